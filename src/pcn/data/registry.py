@@ -1,0 +1,396 @@
+"""Dataset registry: find a dataset's files by name, read them, return a `Dataset`.
+
+Lookup order for file-based datasets (a location is a directory holding all the files):
+  1. the `data_dir` argument (files directly in it, then in `data_dir/<name>/`);
+     without it, the PCN_DATA environment variable (`$PCN_DATA/<name>/`, then `$PCN_DATA`);
+  2. system locations (the Debian package directory for fashion-mnist);
+  3. the user cache `$XDG_CACHE_HOME/pcn/<name>` (default `~/.cache/pcn/<name>`);
+  4. if `download`, a checksummed download into that cache directory.
+If all fail, DatasetNotFoundError lists every location tried and how to fix it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+
+from . import download as _download
+from .cifar import find_cifar10_png, find_cifar10_python, read_cifar10_png, read_cifar10_python
+from .dataset import Dataset
+from .digits import read_digits
+from .idx import read_idx
+
+__all__ = [
+    "DEFAULT_DATASET",
+    "SYSTEM_DIRS",
+    "DatasetNotFoundError",
+    "cache_dir",
+    "list_datasets",
+    "load",
+]
+
+DEFAULT_DATASET = "digits"
+
+# System-wide install locations per dataset, searched after data_dir / PCN_DATA.
+# A module-level mapping so tests (and unusual installs) can replace it.
+SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
+    "fashion-mnist": (
+        "/usr/share/datasets/fashion-mnist",
+    ),  # apt-get install dataset-fashion-mnist
+}
+
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No location held the dataset's files and none could be downloaded.
+
+    The message lists every location tried, in order, and how to fix it;
+    `locations` holds the same (path-or-step, outcome) pairs.
+    """
+
+    def __init__(self, message: str, locations: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.locations = locations
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class _Remote:
+    """One file to download: published address and md5."""
+
+    url: str
+    filename: str
+    md5: str
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """How to find, read and fetch one dataset."""
+
+    image_shape: tuple[int, ...]
+    num_classes: int
+    expected: str  # the files a location must hold, for error messages
+    find: Callable[[Path], Path | None]  # location -> what to read, or None
+    read: Callable[[Path], Arrays]
+    remotes: tuple[_Remote, ...] = ()
+
+
+# --- IDX datasets (MNIST family) ---
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def _idx_file(directory: Path, stem: str) -> Path | None:
+    """The gzip file if present, else the uncompressed one, else None."""
+    for candidate in (directory / f"{stem}.gz", directory / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _find_idx(directory: Path) -> Path | None:
+    return directory if all(_idx_file(directory, stem) for stem in _IDX_FILES) else None
+
+
+def _unit_float(images: np.ndarray) -> np.ndarray:
+    """uint8 images (N, ...) -> float32 (N, features) in [0, 1]."""
+    return np.divide(images.reshape(images.shape[0], -1), 255, dtype=np.float32)
+
+
+def _read_idx_pair(directory: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    image_path = _idx_file(directory, f"{prefix}-images-idx3-ubyte")
+    label_path = _idx_file(directory, f"{prefix}-labels-idx1-ubyte")
+    assert image_path is not None and label_path is not None  # guaranteed by _find_idx
+    images, labels = read_idx(image_path), read_idx(label_path)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(
+            f"{image_path}: expected uint8 (N, 28, 28), got {images.dtype} {images.shape}"
+        )
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"{label_path}: expected {images.shape[0]} labels to match {image_path.name}, "
+            f"got shape {labels.shape}"
+        )
+    return _unit_float(images), labels.astype(np.int64)
+
+
+def _read_idx_dataset(directory: Path) -> Arrays:
+    return (*_read_idx_pair(directory, "train"), *_read_idx_pair(directory, "t10k"))
+
+
+def _idx_remotes(base_url: str, md5s: tuple[str, str, str, str]) -> tuple[_Remote, ...]:
+    return tuple(
+        _Remote(f"{base_url}{stem}.gz", f"{stem}.gz", md5)
+        for stem, md5 in zip(_IDX_FILES, md5s, strict=True)
+    )
+
+
+_IDX_EXPECTED = ", ".join(f"{stem}.gz" for stem in _IDX_FILES) + " (or the same without .gz)"
+
+# --- CIFAR-10 ---
+
+
+def _read_cifar10(source: Path) -> Arrays:
+    x_train, y_train, x_test, y_test = read_cifar10_python(source)
+    return _unit_float(x_train), y_train, _unit_float(x_test), y_test
+
+
+def _read_cifar10_png(folder: Path) -> Arrays:
+    x_train, y_train, x_test, y_test, classes = read_cifar10_png(folder)
+    if len(classes) != 10:
+        raise ValueError(f"{folder / 'labels.txt'}: expected 10 class names, got {len(classes)}")
+    return _unit_float(x_train), y_train, _unit_float(x_test), y_test
+
+
+# --- The registry ---
+
+# md5s as published by torchvision for the original archives.
+_SPECS: dict[str, _Spec] = {
+    "mnist": _Spec(
+        (28, 28),
+        10,
+        _IDX_EXPECTED,
+        _find_idx,
+        _read_idx_dataset,
+        _idx_remotes(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            (
+                "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                "d53e105ee54ea40749a09fcbcd1e9432",
+                "9fb629c4189551a2d022fa330f9573f3",
+                "ec29112dd5afa0611ce80d1b7f02629c",
+            ),
+        ),
+    ),
+    "fashion-mnist": _Spec(
+        (28, 28),
+        10,
+        _IDX_EXPECTED,
+        _find_idx,
+        _read_idx_dataset,
+        _idx_remotes(
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            (
+                "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                "25c81989df183df01b3e8a0aad5dffbe",
+                "bef4ecab320f06d8554ea6380940ec79",
+                "bb300cfdad3c16e7a12a480ee83cd310",
+            ),
+        ),
+    ),
+    "kmnist": _Spec(
+        (28, 28),
+        10,
+        _IDX_EXPECTED,
+        _find_idx,
+        _read_idx_dataset,
+        _idx_remotes(
+            "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+            (
+                "bdb82020997e1d708af4cf47b453dcf7",
+                "e144d726b3acfaa3e44228e80efcd344",
+                "5c965bf0a639b31b8f53240b1b52f4d7",
+                "7320c461ea6c1c855c0b718fb2a4b134",
+            ),
+        ),
+    ),
+    "cifar10": _Spec(
+        (3, 32, 32),
+        10,
+        "cifar-10-batches-py/ holding data_batch_1..data_batch_5 and test_batch "
+        "(or those six files directly), or cifar-10-python.tar.gz",
+        find_cifar10_python,
+        _read_cifar10,
+        (
+            _Remote(
+                "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                "cifar-10-python.tar.gz",
+                "c58f30108f718f92721af3b95e74349a",
+            ),
+        ),
+    ),
+    "cifar10-png": _Spec(
+        (3, 32, 32),
+        10,
+        "labels.txt, train/<index>_<class>.png and test/<index>_<class>.png "
+        "(directly or under cifar/)",
+        find_cifar10_png,
+        _read_cifar10_png,
+    ),
+}
+_EMBEDDED = {"digits": ((8, 8), 10)}
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by `load`, sorted."""
+    return sorted([*_SPECS, *_EMBEDDED])
+
+
+def cache_dir(name: str) -> Path:
+    """Per-user cache directory: $XDG_CACHE_HOME/pcn/<name>, default ~/.cache/pcn/<name>."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return root / "pcn" / name
+
+
+def _normalise(name: str) -> str:
+    """Canonical registry key for `name` (case-insensitive, '_' == '-'), or ValueError."""
+    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else ""
+    if key not in _SPECS and key not in _EMBEDDED:
+        raise ValueError(
+            f"unknown dataset {name!r} for setting `dataset`; valid names: "
+            f"{', '.join(list_datasets())}"
+        )
+    return key
+
+
+def _candidates(name: str, data_dir: str | os.PathLike | None) -> list[tuple[Path | str, str]]:
+    """Directories to search, in order, with a label; a str instead of a Path marks a skip."""
+    out: list[tuple[Path | str, str]] = []
+    if data_dir is not None:
+        root = Path(data_dir).expanduser()
+        out += [(root, "data_dir argument"), (root / name, "data_dir argument, <name>/ subfolder")]
+        out.append(("skipped because data_dir was given", "PCN_DATA environment variable"))
+    else:
+        env = os.environ.get("PCN_DATA", "")
+        if env:
+            root = Path(env).expanduser()
+            out += [(root / name, "$PCN_DATA/<name>/"), (root, "$PCN_DATA")]
+        else:
+            out.append(("not set, skipped", "PCN_DATA environment variable"))
+    out += [(Path(path), "system location") for path in SYSTEM_DIRS.get(name, ())]
+    out.append((cache_dir(name), "user cache"))
+    return out
+
+
+def _download_all(spec: _Spec, target: Path) -> str | None:
+    """Fetch the files missing from `target`; return None on success, else why it failed.
+
+    Network failures are reported, not raised; ChecksumError propagates.
+    """
+    for remote in spec.remotes:
+        if (target / remote.filename).is_file():
+            continue
+        try:
+            _download.download_file(remote.url, target / remote.filename, remote.md5)
+        except (URLError, OSError, http.client.HTTPException) as err:
+            return f"download of {remote.url} failed: {err}"
+    return None
+
+
+def _not_found(name: str, spec: _Spec, tried: list[tuple[str, str]]) -> DatasetNotFoundError:
+    lines = [f"dataset {name!r} not found. A location must hold: {spec.expected}.", ""]
+    lines.append("Locations tried, in order:")
+    lines += [f"  {i}. {where}: {outcome}" for i, (where, outcome) in enumerate(tried, 1)]
+    lines += ["", "To fix, do one of:"]
+    lines.append(f"  - pass data_dir=<dir> to load(), with the files in <dir> or <dir>/{name}/")
+    lines.append(f"  - set PCN_DATA=<dir>, with the files in <dir>/{name}/ or <dir>")
+    if name == "fashion-mnist":
+        lines.append(
+            "  - install the Debian/Ubuntu package: sudo apt-get install dataset-fashion-mnist "
+            "(files go to /usr/share/datasets/fashion-mnist)"
+        )
+    lines.append(f"  - put the files in the cache directory {cache_dir(name)}")
+    if spec.remotes:
+        lines.append(
+            "  - allow the download (download=True, the default) on a machine with network "
+            "access; it fetches " + ", ".join(r.url for r in spec.remotes)
+        )
+    else:
+        lines.append("  (no download address is known for this dataset)")
+    return DatasetNotFoundError("\n".join(lines), tried)
+
+
+def _describe_miss(path: Path) -> str:
+    if not path.exists():
+        return "does not exist"
+    if not path.is_dir():
+        return "is not a directory"
+    return "some expected files are missing"
+
+
+def load(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+) -> Dataset:
+    """Load dataset `name` (see `list_datasets`) as a `Dataset`.
+
+    `data_dir` is searched first; see the module docstring for the full lookup order.
+    Raises ValueError for an unknown name, DatasetNotFoundError when no location has
+    the files, and ChecksumError when a download does not match its published md5.
+    """
+    key = _normalise(name)
+    if key in _EMBEDDED:
+        image_shape, num_classes = _EMBEDDED[key]
+        x_train, y_train, x_test, y_test = read_digits()
+        return Dataset(
+            name=key,
+            x_train=x_train,
+            y_train=y_train,
+            x_test=x_test,
+            y_test=y_test,
+            image_shape=image_shape,
+            num_classes=num_classes,
+            source="scikit-learn bundled load_digits (seeded stratified split)",
+        )
+    spec = _SPECS[key]
+    tried: list[tuple[str, str]] = []
+    found: tuple[Path, str] | None = None
+    for path, label in _candidates(key, data_dir):
+        if isinstance(path, str):
+            tried.append((label, path))
+            continue
+        hit = spec.find(path) if path.is_dir() else None
+        if hit is not None:
+            found = (hit, str(hit))
+            break
+        tried.append((f"{path} ({label})", _describe_miss(path)))
+    if found is None:
+        target = cache_dir(key)
+        step = f"download into {target}"
+        if not spec.remotes:
+            tried.append((step, "no download address known"))
+        elif not download:
+            tried.append((step, "not attempted (download=False)"))
+        else:
+            failure = _download_all(spec, target)
+            hit = spec.find(target) if failure is None else None
+            if hit is not None:
+                found = (hit, f"{hit} (downloaded from {spec.remotes[0].url.rsplit('/', 1)[0]}/)")
+            else:
+                tried.append((step, failure or "files still incomplete after download"))
+    if found is None:
+        raise _not_found(key, spec, tried)
+    hit, source = found
+    x_train, y_train, x_test, y_test = spec.read(hit)
+    if math.prod(spec.image_shape) != x_train.shape[1]:
+        raise ValueError(
+            f"{source}: examples have {x_train.shape[1]} values, not {spec.image_shape}"
+        )
+    return Dataset(
+        name=key,
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        image_shape=spec.image_shape,
+        num_classes=spec.num_classes,
+        source=source,
+    )
