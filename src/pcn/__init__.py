@@ -1,0 +1,36 @@
+"""pcn: predictive coding networks in JAX.
+
+A model is a graph of value nodes with an energy (`PCGraph`); inference relaxes the
+free values, learning updates the edge weights at the relaxed values.
+"""
+
+from . import activations as activations
+from . import energies as energies
+from .activations import get_activation as get_activation
+from .algorithms import BP as BP
+from .algorithms import IL as IL
+from .algorithms import StepInfo as StepInfo
+from .algorithms import TrainState as TrainState
+from .algorithms import TrainStep as TrainStep
+from .algorithms import bp_loss as bp_loss
+from .algorithms import init_optimizer as init_optimizer
+from .algorithms import make_train_step as make_train_step
+from .algorithms import parameters as parameters
+from .algorithms import update_weights as update_weights
+from .energies import Categorical as Categorical
+from .energies import Gaussian as Gaussian
+from .graph import Bias as Bias
+from .graph import Edge as Edge
+from .graph import Node as Node
+from .graph import PCGraph as PCGraph
+from .inference import Inference as Inference
+from .inference import Relaxation as Relaxation
+from .inference import infer as infer
+from .inference import relax as relax
+from .init import forward_init as forward_init
+from .init import normal_init as normal_init
+from .init import zeros_init as zeros_init
+from .models import generative_mlp as generative_mlp
+from .models import mlp as mlp
+
+__version__ = "0.1.0"

@@ -1,0 +1,237 @@
+"""Training algorithms with one signature: `algorithm.step(graph, opt_state, batch, ...)`.
+
+- `IL`: inference learning (thesis Algorithm 1): initialise the values, relax them for
+  T steps with the weights fixed, then one weight update at the relaxed values,
+  `dtheta = -alpha dE/dtheta` (Eq. 2.5), the energy averaged over the batch.
+- `BP`: backpropagation on the same graph: the loss is the energy of the provided nodes
+  at the forward pass, so with the same modules, initial weights and optimiser it is the
+  baseline PC is compared with everywhere.
+
+`make_train_step` compiles one whole step (initialisation, relaxation, weight update) into
+one XLA program with `eqx.filter_jit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+
+from ._validation import check_at_least
+from .graph import PCGraph, Values
+from .inference import check_batch, raise_if_not_finite, relax, resolve_value_optimizer
+from .init import Initialiser, forward_init
+
+Batch = Mapping[str, jax.Array]
+
+
+class StepInfo(NamedTuple):
+    """What one training step reports."""
+
+    loss: jax.Array  # mean energy per example at the values the weights were updated at
+    energy: jax.Array  # (T,) mean energy per example before each relaxation step ((0,) for BP)
+
+
+def parameters(graph: PCGraph) -> PCGraph:
+    """The trainable part of `graph`: its floating-point arrays (others set to None)."""
+    return eqx.filter(graph, eqx.is_inexact_array)
+
+
+def init_optimizer(graph: PCGraph, optimizer: optax.GradientTransformation) -> optax.OptState:
+    """Optimiser state for the weights of `graph`."""
+    return optimizer.init(parameters(graph))
+
+
+def update_weights(
+    graph: PCGraph,
+    opt_state: optax.OptState,
+    loss_fn: Callable[[PCGraph], tuple[jax.Array, Any]],
+    optimizer: optax.GradientTransformation,
+) -> tuple[PCGraph, optax.OptState, jax.Array, Any]:
+    """One optimiser step on the weights down the gradient of `loss_fn(graph)`."""
+    params, static = eqx.partition(graph, eqx.is_inexact_array)
+
+    def loss_of_params(p):
+        return loss_fn(eqx.combine(p, static))
+
+    (loss, aux), grads = jax.value_and_grad(loss_of_params, has_aux=True)(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return eqx.combine(optax.apply_updates(params, updates), static), opt_state, loss, aux
+
+
+class IL(eqx.Module):
+    """Inference learning: T relaxation steps on the values, then one weight update."""
+
+    steps: int = eqx.field(static=True)
+    value_optimizer: optax.GradientTransformation = eqx.field(static=True)
+    init: Initialiser = eqx.field(static=True)
+    check_finite: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        steps: int = 20,
+        *,
+        gamma: float | None = 0.1,
+        value_optimizer: optax.GradientTransformation | None = None,
+        init: Initialiser = forward_init,
+        check_finite: bool = True,
+    ):
+        check_at_least("steps", steps, 1, hint="Inference learning needs T >= 1 steps.")
+        if value_optimizer is not None:
+            gamma = None
+        self.steps = steps
+        self.value_optimizer = resolve_value_optimizer(gamma, value_optimizer)
+        self.init = init
+        self.check_finite = check_finite
+
+    def step(
+        self,
+        graph: PCGraph,
+        opt_state: optax.OptState,
+        batch: Batch,
+        *,
+        optimizer: optax.GradientTransformation,
+        key: jax.Array | None = None,
+    ) -> tuple[PCGraph, optax.OptState, StepInfo]:
+        """Clamp the nodes in `batch`, relax the rest, update the weights."""
+        check_batch(graph, batch)
+        fixed = frozenset(batch)
+        values = self.init(graph, batch, key=key)
+        relaxed = relax(
+            graph, values, fixed=fixed, masks={}, steps=self.steps, optimizer=self.value_optimizer
+        )
+        graph, opt_state, loss, node_energy = update_weights(
+            graph, opt_state, lambda g: _mean_energy(g, relaxed.values), optimizer
+        )
+        if self.check_finite:
+            graph = raise_if_not_finite(node_energy, graph)
+        return graph, opt_state, StepInfo(loss, relaxed.energy)
+
+
+class BP(eqx.Module):
+    """Backpropagation through the forward pass of the same graph (the baseline)."""
+
+    def step(
+        self,
+        graph: PCGraph,
+        opt_state: optax.OptState,
+        batch: Batch,
+        *,
+        optimizer: optax.GradientTransformation,
+        key: jax.Array | None = None,
+    ) -> tuple[PCGraph, optax.OptState, StepInfo]:
+        """One backprop step on the loss `bp_loss(graph, batch)`."""
+        check_batch(graph, batch)
+        graph, opt_state, loss, _ = update_weights(
+            graph, opt_state, lambda g: (bp_loss(g, batch), None), optimizer
+        )
+        return graph, opt_state, StepInfo(loss, jnp.zeros((0,), loss.dtype))
+
+
+def bp_loss(graph: PCGraph, batch: Batch) -> jax.Array:
+    """Mean over the batch of the energies of the provided nodes that have a prediction,
+    with every other node set to its forward prediction: the usual supervised loss
+    (squared error for Gaussian outputs, cross-entropy for categorical ones)."""
+    missing = [r for r in graph.roots() if r not in batch]
+    if missing:
+        raise ValueError(
+            f"Backprop needs a value for every root node, but {missing} are not in the batch; "
+            "BP trains discriminative graphs (use IL for generative ones)."
+        )
+    inputs = {n: v for n, v in batch.items() if not graph.incoming(n)}
+    values = forward_init(graph, inputs)
+    targets = [n for n in batch if graph.incoming(n)]
+    return sum(
+        jnp.mean(graph.node(n).energy.energy(batch[n], graph.predict(values, n))) for n in targets
+    )
+
+
+def _mean_energy(graph: PCGraph, values: Values) -> tuple[jax.Array, Values]:
+    energies = graph.node_energies(values)
+    return sum(jnp.mean(e) for e in energies.values()), energies
+
+
+Algorithm = IL | BP
+
+
+class TrainState(NamedTuple):
+    """Weights and optimiser state of a training run, as one flat tuple of arrays.
+
+    Flat so that each compiled step is dispatched without walking the model's Python
+    structure (which costs more than a small step itself); `TrainStep.graph(state)`
+    rebuilds the model and `TrainStep.opt_state(state)` the optimiser state.
+    """
+
+    leaves: tuple[jax.Array, ...]
+
+
+class TrainStep:
+    """One compiled training step of `algorithm` on models shaped like `graph`.
+
+    >>> step = make_train_step(graph, IL(steps=20, gamma=0.1), optax.adam(1e-3))  # doctest: +SKIP
+    >>> state = step.init(graph)                                                   # doctest: +SKIP
+    >>> state, info = step(state, {"x": x, "y": y})                                # doctest: +SKIP
+    >>> trained = step.graph(state)                                                # doctest: +SKIP
+    """
+
+    def __init__(
+        self, graph: PCGraph, algorithm: Algorithm, optimizer: optax.GradientTransformation
+    ):
+        self.algorithm = algorithm
+        self.optimizer = optimizer
+        params, self._static = eqx.partition(graph, eqx.is_inexact_array)
+        _, self._treedef = jax.tree.flatten((params, optimizer.init(params)))
+        self._compiled = jax.jit(self._step, donate_argnums=0)
+
+    def init(self, graph: PCGraph, opt_state: optax.OptState | None = None) -> TrainState:
+        """The training state of `graph` (a fresh optimiser state unless one is given)."""
+        params, static = eqx.partition(graph, eqx.is_inexact_array)
+        if opt_state is None:
+            opt_state = self.optimizer.init(params)
+        leaves, treedef = jax.tree.flatten((params, opt_state))
+        if treedef != self._treedef:
+            raise ValueError(
+                "This graph (or optimiser state) is not shaped like the one the step was made "
+                "for; call `make_train_step` with this graph."
+            )
+        # copies: the compiled step donates (reuses) the buffers of the state it is given
+        return TrainState(tuple(jnp.array(leaf, copy=True) for leaf in leaves))
+
+    def graph(self, state: TrainState) -> PCGraph:
+        """The model held by `state`."""
+        params, _ = jax.tree.unflatten(self._treedef, state.leaves)
+        return eqx.combine(params, self._static)
+
+    def opt_state(self, state: TrainState) -> optax.OptState:
+        """The weight optimiser's state held by `state`."""
+        return jax.tree.unflatten(self._treedef, state.leaves)[1]
+
+    def _step(self, leaves, batch, key):
+        params, opt_state = jax.tree.unflatten(self._treedef, leaves)
+        graph = eqx.combine(params, self._static)
+        graph, opt_state, info = self.algorithm.step(
+            graph, opt_state, batch, optimizer=self.optimizer, key=key
+        )
+        params = eqx.filter(graph, eqx.is_inexact_array)
+        return TrainState(tuple(jax.tree.leaves((params, opt_state)))), info
+
+    def __call__(
+        self, state: TrainState, batch: Batch, key: jax.Array | None = None
+    ) -> tuple[TrainState, StepInfo]:
+        """Initialise values, relax, update the weights: one compiled program.
+
+        The buffers of `state` are donated: use the returned state, not the old one.
+        """
+        return self._compiled(state.leaves, batch, key)
+
+
+def make_train_step(
+    graph: PCGraph, algorithm: Algorithm, optimizer: optax.GradientTransformation
+) -> TrainStep:
+    """One compiled step of `algorithm` with weight optimiser `optimizer` (any optax one)
+    for models shaped like `graph`."""
+    return TrainStep(graph, algorithm, optimizer)

@@ -1,0 +1,219 @@
+"""The one object every model is: a graph of value nodes with an energy.
+
+A `Node` holds the activities of one group of neurons (batch-first) and owns its energy
+family. An `Edge` is an Equinox module mapping the values of its parent nodes to a
+contribution to its child's prediction. A node's prediction is
+
+    mu_c = activation_c( sum over edges e into c of e.module(*parents of e) )      (thesis Eq. 2.1)
+
+and the energy of the graph is the sum of the node energies `E_c(x_c, mu_c)` (Eq. 2.3).
+Cycles are allowed; only forward initialisation and Z-IL need a DAG. Nodes without
+incoming edges (roots) carry no energy: give one a prior by adding an edge with no
+parents (for example `Bias`).
+
+Edge modules act on ONE example (Equinox convention); the graph maps them over the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .activations import Activation, get_activation, identity
+from .energies import EnergyFamily, Gaussian
+
+Values = dict[str, jax.Array]
+
+
+class Node(eqx.Module):
+    """A group of value nodes: name, per-example shape, energy family, activation of mu."""
+
+    name: str = eqx.field(static=True)
+    shape: tuple[int, ...] = eqx.field(static=True)
+    energy: EnergyFamily
+    activation: Activation = eqx.field(static=True)
+
+    def __init__(
+        self,
+        name: str,
+        shape: int | Iterable[int],
+        *,
+        energy: EnergyFamily | None = None,
+        activation: str | Activation = identity,
+    ):
+        self.name = name
+        self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        self.energy = Gaussian() if energy is None else energy
+        self.activation = get_activation(activation)
+
+
+class Edge(eqx.Module):
+    """A parameterised map from the values of `parents` to a contribution to `child`'s mu."""
+
+    module: Callable
+    parents: tuple[str, ...] = eqx.field(static=True)
+    child: str = eqx.field(static=True)
+
+    def __init__(self, module: Callable, parents: str | Iterable[str], child: str):
+        self.module = module
+        self.parents = (parents,) if isinstance(parents, str) else tuple(parents)
+        self.child = child
+
+
+class Bias(eqx.Module):
+    """An edge module with no inputs: a learned constant prediction (a prior mean)."""
+
+    value: jax.Array
+
+    def __call__(self) -> jax.Array:
+        return self.value
+
+
+def _topological_prefix(names: tuple[str, ...], edges: tuple[Edge, ...]) -> list[str]:
+    """Kahn's algorithm over parent -> child: the nodes that can be ordered (all of them
+    exactly when the graph is a DAG)."""
+    parents = {n: {p for e in edges if e.child == n for p in e.parents} for n in names}
+    order: list[str] = []
+    while True:
+        ready = [n for n in names if n not in order and parents[n] <= set(order)]
+        if not ready:
+            return order
+        order.extend(ready)
+
+
+class PCGraph(eqx.Module):
+    """Value nodes and the edges between them; predictions and energy of given values.
+
+    Values are a dict `{node name: array of shape (batch, *node.shape)}`.
+    """
+
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+    order: tuple[str, ...] | None = eqx.field(static=True)
+
+    def __init__(self, nodes: Iterable[Node], edges: Iterable[Edge]):
+        self.nodes = tuple(nodes)
+        self.edges = tuple(edges)
+        names = [n.name for n in self.nodes]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"Node names must be unique; {duplicates} appear more than once.")
+        for i, edge in enumerate(self.edges):
+            for end in (*edge.parents, edge.child):
+                if end not in names:
+                    raise ValueError(
+                        f"Edge {i} ({edge.parents} -> {edge.child!r}) refers to node {end!r}, "
+                        f"which is not in the graph; nodes are {names}."
+                    )
+        prefix = _topological_prefix(tuple(names), self.edges)
+        self.order = tuple(prefix) if len(prefix) == len(names) else None
+        self._check_edge_shapes()
+
+    def _check_edge_shapes(self) -> None:
+        for i, edge in enumerate(self.edges):
+            args = [jax.ShapeDtypeStruct(self.node(p).shape, jnp.float32) for p in edge.parents]
+            out = eqx.filter_eval_shape(edge.module, *args)
+            expected = self.node(edge.child).shape
+            if not hasattr(out, "shape") or tuple(out.shape) != expected:
+                got = getattr(out, "shape", type(out).__name__)
+                raise ValueError(
+                    f"Edge {i} ({edge.parents} -> {edge.child!r}) outputs shape {tuple(got)} per "
+                    f"example, but node {edge.child!r} has shape {expected}; make the edge "
+                    "module's output match the child node."
+                )
+
+    # --- structure -------------------------------------------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.nodes)
+
+    def node(self, name: str) -> Node:
+        """The node called `name`."""
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"No node {name!r} in the graph; nodes are {list(self.names)}.")
+
+    def incoming(self, name: str) -> tuple[Edge, ...]:
+        """Edges into node `name`."""
+        return tuple(e for e in self.edges if e.child == name)
+
+    def roots(self) -> tuple[str, ...]:
+        """Nodes with no incoming edge (they carry no energy)."""
+        return tuple(n for n in self.names if not self.incoming(n))
+
+    def cycle_hint(self) -> str:
+        """A human-readable note on why the graph is not a DAG (empty for a DAG)."""
+        if self.order is not None:
+            return ""
+        placed = set(_topological_prefix(self.names, self.edges))
+        stuck = [n for n in self.names if n not in placed]
+        return f"nodes {stuck} lie on or after a cycle"
+
+    # --- maths -----------------------------------------------------------------------
+    def hoist(self, values: Mapping[str, jax.Array], fixed: frozenset[str]) -> Values:
+        """Contributions that cannot change while only nodes outside `fixed` move.
+
+        Returns `{child: summed contribution}` of the edges whose parents are all in
+        `fixed` (and of parent-less edges): computed once per batch, not once per step.
+        """
+        hoisted: Values = {}
+        for edge in self.edges:
+            if set(edge.parents) <= fixed:
+                out = _edge_output(edge, values, self.node(edge.child).shape)
+                prev = hoisted.get(edge.child)
+                hoisted[edge.child] = out if prev is None else prev + out
+        return hoisted
+
+    def predict(
+        self,
+        values: Mapping[str, jax.Array],
+        name: str,
+        *,
+        hoisted: Mapping[str, jax.Array] | None = None,
+        fixed: frozenset[str] = frozenset(),
+    ) -> jax.Array:
+        """mu of node `name` (Eq. 2.1): activation of the summed incoming contributions.
+
+        With `hoisted = graph.hoist(values, fixed)`, edges whose parents are all in
+        `fixed` are read from `hoisted` instead of being recomputed.
+        """
+        total = None if hoisted is None else hoisted.get(name)
+        for edge in self.incoming(name):
+            if hoisted is not None and set(edge.parents) <= fixed:
+                continue  # already summed into `hoisted`
+            out = _edge_output(edge, values, self.node(name).shape)
+            total = out if total is None else total + out
+        if total is None:
+            raise ValueError(f"Node {name!r} has no incoming edge, so it has no prediction.")
+        return self.node(name).activation(total)
+
+    def node_energies(
+        self,
+        values: Mapping[str, jax.Array],
+        *,
+        hoisted: Mapping[str, jax.Array] | None = None,
+        fixed: frozenset[str] = frozenset(),
+    ) -> Values:
+        """Per-example energy of every node that has a prediction: `{name: (batch,)}`."""
+        return {
+            node.name: node.energy.energy(
+                values[node.name], self.predict(values, node.name, hoisted=hoisted, fixed=fixed)
+            )
+            for node in self.nodes
+            if self.incoming(node.name)
+        }
+
+    def energy(self, values: Mapping[str, jax.Array]) -> jax.Array:
+        """Total energy per example, shape `(batch,)` (thesis Eq. 2.3)."""
+        return sum(self.node_energies(values).values())
+
+
+def _edge_output(edge: Edge, values: Mapping[str, jax.Array], shape: tuple[int, ...]) -> jax.Array:
+    if edge.parents:
+        return jax.vmap(edge.module)(*(values[p] for p in edge.parents))
+    batch = next(iter(values.values())).shape[0]
+    return jnp.broadcast_to(edge.module(), (batch, *shape))
