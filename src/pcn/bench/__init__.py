@@ -1,0 +1,1 @@
+"""Speed measurements run by `pcn bench ...` (figures, never timed assertions)."""

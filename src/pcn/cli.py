@@ -1,0 +1,110 @@
+"""The `pcn` command: `pcn demo`, `pcn list`, `pcn run NAME`, `pcn bench train-step`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .experiments import run_experiment
+
+    results = run_experiment(
+        "digits-mlp", out=args.out, quick=args.quick, seed=args.seed, progress=not args.no_progress
+    )
+    acc, ms = results["test_accuracy"], results["ms_per_step"]
+    print("digits MLP, same initial weights and optimiser:")
+    for method in ("bp", "pc"):
+        print(
+            f"  {method.upper()}: test accuracy {100 * acc[method]:.2f}%, {ms[method]:.3f} ms/step"
+        )
+    print(f"results, report and figures (energy.png) in {args.out}/")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .experiments.registry import load_all
+
+    for name, exp in sorted(load_all().items()):
+        print(f"{name:<28}{exp.summary}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .experiments import run_experiment
+
+    out = args.out or f"runs/{args.name}"
+    results = run_experiment(
+        args.name,
+        out=out,
+        quick=args.quick,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        progress=not args.no_progress,
+    )
+    print(f"{args.name}: done in {results['wall_time_s']} s; results.json and report.md in {out}/")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import train_step
+
+    train_step.run(
+        as_json=args.json,
+        against_pcx=args.against_pcx,
+        steps=args.steps,
+        warmup=args.warmup,
+        data_dir=args.data_dir,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `pcn` command."""
+    parser = argparse.ArgumentParser(prog="pcn", description="Predictive coding networks in JAX.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="train a PC and a BP MLP on digits (no download)")
+    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quick", action="store_true")
+    demo.add_argument("--no-progress", action="store_true")
+    demo.set_defaults(func=_demo)
+
+    lister = sub.add_parser("list", help="list the experiments")
+    lister.set_defaults(func=_list)
+
+    run = sub.add_parser("run", help="run one experiment")
+    run.add_argument("name")
+    run.add_argument("--quick", action="store_true", help="reduced run (< 2 min on 2 cores)")
+    run.add_argument("--out", default=None, help="output folder (default runs/NAME)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(func=_run)
+
+    bench = sub.add_parser("bench", help="speed measurements")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    step = bench_sub.add_parser("train-step", help="ms per training step, BP vs PC")
+    step.add_argument("--json", action="store_true", help="print one JSON object")
+    step.add_argument("--against-pcx", action="store_true", help="also time PCX, same config")
+    step.add_argument("--steps", type=int, default=300)
+    step.add_argument("--warmup", type=int, default=20)
+    step.add_argument("--data-dir", default=None)
+    step.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `pcn` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"pcn: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Atomic experiment output: every file is written to a temporary name and renamed into
+place, so a crash never leaves a half-written `results.json`, report or figure."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same folder and `os.replace`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy / jax arrays and scalars
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no nan/inf; a missing number is honest
+    return value
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomically write `data` (numpy values allowed) as indented JSON."""
+    text = json.dumps(_jsonable(data), indent=2, sort_keys=False)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomically write a text file."""
+    atomic_write_bytes(path, text.encode())
+
+
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    """Atomically save a matplotlib figure as PNG and close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    """A small Markdown table; floats shown with 4 significant digits."""
+
+    def cell(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

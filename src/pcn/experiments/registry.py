@@ -1,0 +1,103 @@
+"""The experiment registry: `@experiment(name, summary)` registers a function that runs
+one reproduced result and returns its numbers; `run_experiment` gives it an output
+folder and writes `results.json` and `report.md` there."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .._validation import check_choice
+from .output import write_json, write_text
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What an experiment is asked to do: where to write, how big, which seed."""
+
+    out: Path
+    quick: bool = False
+    seed: int = 0
+    data_dir: str | None = None
+    progress: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """An experiment's outcome: every number (`results`) and the Markdown report."""
+
+    results: dict[str, Any]
+    markdown: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    name: str
+    summary: str
+    run: Callable[[RunContext], Report]
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+# modules that register experiments when imported
+_MODULES = ("digits_mlp", "fashion_mnist_mlp", "fashion_mnist_generative")
+
+
+def experiment(name: str, summary: str) -> Callable[[Callable], Callable]:
+    """Register `fn(ctx) -> Report` as experiment `name`."""
+
+    def register(fn: Callable[[RunContext], Report]) -> Callable[[RunContext], Report]:
+        EXPERIMENTS[name] = Experiment(name, summary, fn)
+        return fn
+
+    return register
+
+
+def load_all() -> dict[str, Experiment]:
+    """Import every experiment module so that all are registered."""
+    for module in _MODULES:
+        importlib.import_module(f"{__package__}.{module}")
+    return EXPERIMENTS
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment called `name` (error lists the valid names)."""
+    check_choice("experiment", name, sorted(load_all()))
+    return EXPERIMENTS[name]
+
+
+def run_experiment(
+    name: str,
+    *,
+    out: str | Path | None = None,
+    quick: bool = False,
+    seed: int = 0,
+    data_dir: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run experiment `name`, writing `results.json`, `report.md` and figures to `out`
+    (default `runs/<name>`); returns the results."""
+    exp = get_experiment(name)
+    folder = Path(out) if out is not None else Path("runs") / name
+    folder.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(folder, quick=quick, seed=seed, data_dir=data_dir, progress=progress)
+    start = time.perf_counter()
+    report = exp.run(ctx)
+    results = {
+        "experiment": name,
+        "quick": quick,
+        "seed": seed,
+        **report.results,
+        "wall_time_s": round(time.perf_counter() - start, 2),
+    }
+    write_json(folder / "results.json", results)
+    footer = (
+        f"\n\n---\nRun: `pcn run {name}{' --quick' if quick else ''} --seed {seed}`; "
+        f"wall time {results['wall_time_s']} s. Every number above is in `results.json`.\n"
+    )
+    write_text(folder / "report.md", report.markdown + footer)
+    return results
