@@ -47,8 +47,8 @@ FULL = GenerativeConfig(
     gamma=0.1,
     learning_rate=1e-3,
 )
-QUICK = dataclasses.replace(FULL, epochs=1, eval_steps=50)
-QUICK_DATA = {"train": 4000, "test": 500}
+QUICK = dataclasses.replace(FULL, epochs=1, eval_steps=30)
+QUICK_DATA = {"train": 3000, "test": 300}
 
 
 def _image_grid(rows: dict[str, np.ndarray], shape: tuple[int, ...]) -> plt.Figure:

@@ -31,13 +31,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def _jsonable(value: Any) -> Any:
+def to_jsonable(value: Any) -> Any:
+    """`value` with arrays as lists and non-finite floats as None (JSON has no nan)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [to_jsonable(v) for v in value]
     if hasattr(value, "tolist"):  # numpy / jax arrays and scalars
-        return _jsonable(value.tolist())
+        return to_jsonable(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no nan/inf; a missing number is honest
     return value
@@ -45,7 +46,7 @@ def _jsonable(value: Any) -> Any:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomically write `data` (numpy values allowed) as indented JSON."""
-    text = json.dumps(_jsonable(data), indent=2, sort_keys=False)
+    text = json.dumps(to_jsonable(data), indent=2, sort_keys=False)
     atomic_write_bytes(path, (text + "\n").encode())
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .._validation import check_choice
-from .output import write_json, write_text
+from .output import to_jsonable, write_json, write_text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,13 +87,15 @@ def run_experiment(
     ctx = RunContext(folder, quick=quick, seed=seed, data_dir=data_dir, progress=progress)
     start = time.perf_counter()
     report = exp.run(ctx)
-    results = {
-        "experiment": name,
-        "quick": quick,
-        "seed": seed,
-        **report.results,
-        "wall_time_s": round(time.perf_counter() - start, 2),
-    }
+    results = to_jsonable(
+        {
+            "experiment": name,
+            "quick": quick,
+            "seed": seed,
+            **report.results,
+            "wall_time_s": round(time.perf_counter() - start, 2),
+        }
+    )
     write_json(folder / "results.json", results)
     footer = (
         f"\n\n---\nRun: `pcn run {name}{' --quick' if quick else ''} --seed {seed}`; "

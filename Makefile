@@ -1,0 +1,28 @@
+# The two set-up commands: `make demo` and `make test` (each creates .venv and installs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/pcn: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $@
+
+demo: $(BIN)/pcn
+	$(BIN)/pcn demo
+
+lint: $(BIN)/pcn
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/pcn
+	$(BIN)/pcn bench train-step --against-pcx
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,68 @@
+"""Each experiment's --quick run writes a well-formed results.json, report and figures."""
+
+import json
+import math
+
+import pytest
+
+from pcn.experiments import run_experiment
+from pcn.experiments.registry import load_all
+
+
+def _get(results: dict, dotted: str):
+    value = results
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def _check_outputs(folder, results, keys):
+    on_disk = json.loads((folder / "results.json").read_text())
+    assert on_disk == json.loads(json.dumps(results))
+    for key in keys:
+        value = _get(on_disk, key)
+        assert isinstance(value, int | float) and math.isfinite(value), key
+    report = (folder / "report.md").read_text()
+    assert report.startswith("# ")
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    assert pngs, "no figure written"
+    for name in pngs:
+        assert f"({name})" in report, f"{name} is not shown in report.md"
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")], "temp file left"
+
+
+def test_every_registered_experiment_is_covered_by_a_quick_test():
+    assert set(load_all()) == {"digits-mlp", "fashion-mnist-mlp", "fashion-mnist-generative"}
+
+
+def test_digits_quick_run_writes_results_report_and_figures(tmp_path):
+    results = run_experiment("digits-mlp", out=tmp_path, quick=True, progress=False)
+    _check_outputs(
+        tmp_path, results, ["test_accuracy.bp", "test_accuracy.pc", "epochs", "wall_time_s"]
+    )
+    # five epochs on digits are enough for both to be far above chance (10%)
+    assert results["test_accuracy"]["bp"] > 0.5
+    assert results["test_accuracy"]["pc"] > 0.5
+
+
+@pytest.mark.usefixtures("fashion_mnist_available")
+def test_fashion_mnist_mlp_quick_run_is_well_formed(tmp_path):
+    results = run_experiment("fashion-mnist-mlp", out=tmp_path, quick=True, progress=False)
+    _check_outputs(
+        tmp_path, results, ["test_accuracy.bp", "test_accuracy.pc", "epochs", "wall_time_s"]
+    )
+    assert results["test_accuracy"]["pc"] > 0.5
+
+
+@pytest.mark.usefixtures("fashion_mnist_available")
+def test_fashion_mnist_generative_quick_run_is_well_formed(tmp_path):
+    results = run_experiment("fashion-mnist-generative", out=tmp_path, quick=True, progress=False)
+    _check_outputs(tmp_path, results, ["test_mse.pc", "test_mse.bp_autoencoder", "wall_time_s"])
+    # a reconstruction must beat predicting black everywhere
+    assert results["test_mse"]["pc"] < 0.17
+
+
+def test_unknown_experiment_error_lists_the_valid_names():
+    with pytest.raises(ValueError, match=r"Unknown `experiment` 'nope'.*digits-mlp"):
+        run_experiment("nope", quick=True)
