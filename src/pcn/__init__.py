@@ -32,5 +32,9 @@ from .init import normal_init as normal_init
 from .init import zeros_init as zeros_init
 from .models import generative_mlp as generative_mlp
 from .models import mlp as mlp
+from .training import accuracy as accuracy
+from .training import predict as predict
+from .training import reconstruct as reconstruct
+from .training import train_epoch as train_epoch
 
 __version__ = "0.1.0"
