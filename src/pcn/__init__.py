@@ -17,6 +17,10 @@ from .algorithms import init_optimizer as init_optimizer
 from .algorithms import make_train_step as make_train_step
 from .algorithms import parameters as parameters
 from .algorithms import update_weights as update_weights
+from .checkpoint import checkpoint_path as checkpoint_path
+from .checkpoint import latest_checkpoint as latest_checkpoint
+from .checkpoint import load_checkpoint as load_checkpoint
+from .checkpoint import save_checkpoint as save_checkpoint
 from .energies import Categorical as Categorical
 from .energies import Gaussian as Gaussian
 from .graph import Bias as Bias
