@@ -67,9 +67,10 @@ class IL(eqx.Module):
     """Inference learning: T relaxation steps on the values, then one weight update."""
 
     steps: int = eqx.field(static=True)
-    value_optimizer: optax.GradientTransformation = eqx.field(static=True)
+    value_optimizer: optax.GradientTransformation | float = eqx.field(static=True)
     init: Initialiser = eqx.field(static=True)
     check_finite: bool = eqx.field(static=True)
+    fuse: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -79,7 +80,17 @@ class IL(eqx.Module):
         value_optimizer: optax.GradientTransformation | None = None,
         init: Initialiser = forward_init,
         check_finite: bool = True,
+        fuse: bool = True,
     ):
+        """Args:
+        steps: relaxation steps T per batch (>= 1).
+        gamma: SGD step on the values (per example); ignored if `value_optimizer`.
+        value_optimizer: any optax transformation for the values instead of SGD.
+        init: initialiser of the values (forward initialisation by default).
+        check_finite: stop with an error naming the node if an energy is nan/inf.
+        fuse: with plain SGD, relax nodes whose prediction is fixed (e.g. the first
+            hidden layer, input clamped) in the exact fused form of `pcn.fusion`.
+        """
         check_at_least("steps", steps, 1, hint="Inference learning needs T >= 1 steps.")
         if value_optimizer is not None:
             gamma = None
@@ -87,6 +98,7 @@ class IL(eqx.Module):
         self.value_optimizer = resolve_value_optimizer(gamma, value_optimizer)
         self.init = init
         self.check_finite = check_finite
+        self.fuse = fuse
 
     def step(
         self,
@@ -102,7 +114,13 @@ class IL(eqx.Module):
         fixed = frozenset(batch)
         values = self.init(graph, batch, key=key)
         relaxed = relax(
-            graph, values, fixed=fixed, masks={}, steps=self.steps, optimizer=self.value_optimizer
+            graph,
+            values,
+            fixed=fixed,
+            masks={},
+            steps=self.steps,
+            optimizer=self.value_optimizer,
+            fuse=self.fuse,
         )
         graph, opt_state, loss, node_energy = update_weights(
             graph, opt_state, lambda g: _mean_energy(g, relaxed.values), optimizer

@@ -175,17 +175,24 @@ class PCGraph(eqx.Module):
         *,
         hoisted: Mapping[str, jax.Array] | None = None,
         fixed: frozenset[str] = frozenset(),
+        overrides: Mapping[int, jax.Array] | None = None,
     ) -> jax.Array:
         """mu of node `name` (Eq. 2.1): activation of the summed incoming contributions.
 
         With `hoisted = graph.hoist(values, fixed)`, edges whose parents are all in
-        `fixed` are read from `hoisted` instead of being recomputed.
+        `fixed` are read from `hoisted` instead of being recomputed. `overrides` maps an
+        edge's index in `graph.edges` to its output, used instead of calling the edge.
         """
         total = None if hoisted is None else hoisted.get(name)
-        for edge in self.incoming(name):
+        for index, edge in enumerate(self.edges):
+            if edge.child != name:
+                continue
             if hoisted is not None and set(edge.parents) <= fixed:
                 continue  # already summed into `hoisted`
-            out = _edge_output(edge, values, self.node(name).shape)
+            if overrides is not None and index in overrides:
+                out = overrides[index]
+            else:
+                out = _edge_output(edge, values, self.node(name).shape)
             total = out if total is None else total + out
         if total is None:
             raise ValueError(f"Node {name!r} has no incoming edge, so it has no prediction.")
@@ -197,14 +204,18 @@ class PCGraph(eqx.Module):
         *,
         hoisted: Mapping[str, jax.Array] | None = None,
         fixed: frozenset[str] = frozenset(),
+        overrides: Mapping[int, jax.Array] | None = None,
+        exclude: frozenset[str] = frozenset(),
     ) -> Values:
-        """Per-example energy of every node that has a prediction: `{name: (batch,)}`."""
+        """Per-example energy of every node that has a prediction (and is not in
+        `exclude`): `{name: (batch,)}`. `hoisted`, `fixed`, `overrides` as in `predict`."""
         return {
             node.name: node.energy.energy(
-                values[node.name], self.predict(values, node.name, hoisted=hoisted, fixed=fixed)
+                values[node.name],
+                self.predict(values, node.name, hoisted=hoisted, fixed=fixed, overrides=overrides),
             )
             for node in self.nodes
-            if self.incoming(node.name)
+            if self.incoming(node.name) and node.name not in exclude
         }
 
     def energy(self, values: Mapping[str, jax.Array]) -> jax.Array:

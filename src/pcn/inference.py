@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from ._validation import check_at_least, check_positive
+from .fusion import plan_fusion, relax_fused
 from .graph import PCGraph, Values
 
 Clamp = Mapping[str, bool | jax.Array]
@@ -104,9 +105,23 @@ def relax(
     fixed: frozenset[str],
     masks: Mapping[str, jax.Array],
     steps: int,
-    optimizer: optax.GradientTransformation,
+    optimizer: optax.GradientTransformation | float,
+    fuse: bool = True,
 ) -> Relaxation:
-    """Run `steps` optimiser steps on the free values (the core loop; no checks)."""
+    """Run `steps` optimiser steps on the free values (the core loop; no checks).
+
+    A float `optimizer` is plain SGD with that step (gamma); then, with `fuse`, free
+    nodes whose prediction cannot change are relaxed in the exact fused form of
+    `pcn.fusion` where that is cheaper.
+    """
+    if not isinstance(optimizer, optax.GradientTransformation):
+        gamma = float(optimizer)
+        plan = plan_fusion(graph, fixed, masks) if fuse else ()
+        if plan:
+            return relax_fused(
+                graph, values, fixed=fixed, masks=masks, steps=steps, gamma=gamma, plan=plan
+            )
+        optimizer = optax.sgd(gamma)
     hoisted = graph.hoist(values, fixed)
     frozen = {n: v for n, v in values.items() if n in fixed}
     free = {n: v for n, v in values.items() if n not in fixed}
@@ -153,6 +168,7 @@ def infer(
     gamma: float | None = None,
     optimizer: optax.GradientTransformation | None = None,
     check_finite: bool = True,
+    fuse: bool = True,
 ) -> Inference:
     """Relax the values not fixed by `clamp` for `steps` steps of `optimizer`.
 
@@ -164,6 +180,8 @@ def infer(
         gamma: SGD step on the values; shorthand for `optimizer=optax.sgd(gamma)`.
         optimizer: any optax transformation applied to the values.
         check_finite: raise (naming the node) if an energy becomes nan or inf.
+        fuse: with `gamma`, relax nodes whose prediction is fixed in the exact fused form
+            (`pcn.fusion`); `False` runs the direct loop.
 
     Returns:
         `Inference(values, energy, node_energy)`; `energy[t]` is the mean energy per
@@ -173,7 +191,9 @@ def infer(
     optimizer = resolve_value_optimizer(gamma, optimizer)
     check_values(graph, values)
     fixed, masks = split_clamp(graph, values, clamp)
-    result = relax(graph, values, fixed=fixed, masks=masks, steps=steps, optimizer=optimizer)
+    result = relax(
+        graph, values, fixed=fixed, masks=masks, steps=steps, optimizer=optimizer, fuse=fuse
+    )
     node_energy = graph.node_energies(result.values)
     final = sum(jnp.mean(e) for e in node_energy.values())
     out_values = result.values
@@ -188,11 +208,11 @@ def infer(
 
 def resolve_value_optimizer(
     gamma: float | None, optimizer: optax.GradientTransformation | None
-) -> optax.GradientTransformation:
-    """`optax.sgd(gamma)` or the given optimiser (exactly one of the two)."""
+) -> optax.GradientTransformation | float:
+    """The given optimiser, or `gamma` itself (a float means plain SGD with that step)."""
     if (gamma is None) == (optimizer is None):
         raise ValueError("Pass exactly one of `gamma` (SGD step on values) and `optimizer`.")
     if optimizer is not None:
         return optimizer
     check_positive("gamma", gamma, hint="It is the step size of inference on the values.")
-    return optax.sgd(gamma)
+    return float(gamma)
