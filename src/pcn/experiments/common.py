@@ -12,6 +12,7 @@ import numpy as np
 import optax
 
 from .. import data as pcn_data
+from .._validation import check_at_least, check_positive
 from ..algorithms import BP, IL, make_train_step
 from ..graph import PCGraph
 from ..training import accuracy, supervised_batch, train_epoch
@@ -48,6 +49,19 @@ class SupervisedConfig:
     gamma: float
     learning_rate: float
     output: str = "gaussian"
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+def check_settings(cfg: Any) -> None:
+    """Validate the numeric settings of an experiment config, naming the bad one."""
+    for name in ("learning_rate", "gamma"):
+        if hasattr(cfg, name):
+            check_positive(name, getattr(cfg, name))
+    for name in ("epochs", "batch_size", "steps", "train_steps", "eval_steps"):
+        if hasattr(cfg, name):
+            check_at_least(name, getattr(cfg, name), 1)
 
 
 def compare_bp_pc(

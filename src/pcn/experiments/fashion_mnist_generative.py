@@ -20,7 +20,7 @@ import optax
 from ..algorithms import BP, IL, make_train_step
 from ..models import generative_mlp, mlp
 from ..training import predict, reconstruct, train_epoch
-from .common import load_subset
+from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, experiment
 
@@ -35,6 +35,9 @@ class GenerativeConfig:
     eval_steps: int  # T when reconstructing test images
     gamma: float
     learning_rate: float
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 FULL = GenerativeConfig(
