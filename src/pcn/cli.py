@@ -42,6 +42,7 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         data_dir=args.data_dir,
         progress=not args.no_progress,
+        resume=args.resume,
     )
     print(f"{args.name}: done in {results['wall_time_s']} s; results.json and report.md in {out}/")
     return 0
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--data-dir", default=None, help="folder holding the dataset files")
     run.add_argument("--no-progress", action="store_true")
+    run.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoints in the output folder"
+    )
     run.set_defaults(func=_run)
 
     bench = sub.add_parser("bench", help="speed measurements")

@@ -14,6 +14,7 @@ import optax
 from .. import data as pcn_data
 from .._validation import check_at_least, check_positive
 from ..algorithms import BP, IL, make_train_step
+from ..checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from ..graph import PCGraph
 from ..training import accuracy, supervised_batch, train_epoch
 from .registry import RunContext
@@ -68,17 +69,27 @@ def compare_bp_pc(
     graph: PCGraph, ds: pcn_data.Dataset, cfg: SupervisedConfig, ctx: RunContext
 ) -> dict[str, Any]:
     """Train BP and PC (IL) from the same initial `graph` with the same optimiser and
-    batch order; return per-epoch test accuracies, losses and times."""
+    batch order; return per-epoch test accuracies, losses and times.
+
+    After every epoch the training state is checkpointed under `ctx.out/checkpoints/`;
+    with `ctx.resume` a run continues from the latest checkpoint of each method.
+    """
     optimizer = optax.adam(cfg.learning_rate)
     algorithms = {"bp": BP(), "pc": IL(cfg.steps, gamma=cfg.gamma)}
     make_batch = supervised_batch(ds.num_classes)
-    curves: dict[str, dict[str, list]] = {}
-    energy = None
+    curves: dict[str, dict[str, Any]] = {}
     for label, algorithm in algorithms.items():
         step = make_train_step(graph, algorithm, optimizer)
         state = step.init(graph)
-        acc, loss, secs, steps, compiled_secs = [], [], [], 0, 0.0
-        for epoch in range(cfg.epochs):
+        folder = ctx.out / "checkpoints" / label
+        c = {"test_accuracy": [], "train_loss": [], "epoch_seconds": [], "energy": None}
+        timed_steps, timed_seconds, first_epoch = 0, 0.0, 0
+        latest = latest_checkpoint(folder) if ctx.resume else None
+        if latest is not None:
+            state, meta = load_checkpoint(latest, state)
+            c, first_epoch = meta["curves"], meta["epoch"] + 1
+            timed_steps, timed_seconds = meta["timed_steps"], meta["timed_seconds"]
+        for epoch in range(first_epoch, cfg.epochs):
             state, stats = train_epoch(
                 step,
                 state,
@@ -90,16 +101,21 @@ def compare_bp_pc(
                 desc=f"{label} epoch {epoch + 1}/{cfg.epochs}",
                 progress=ctx.progress,
             )
-            acc.append(accuracy(step.graph(state), ds.x_test, ds.y_test))
-            loss.append(stats.loss)
-            secs.append(stats.seconds)
-            steps += stats.steps - (epoch == 0)
-            compiled_secs += stats.seconds - (stats.first_step_seconds if epoch == 0 else 0.0)
-            if label == "pc":
-                energy = stats.energy
-        curves[label] = {"test_accuracy": acc, "train_loss": loss, "epoch_seconds": secs}
-        # the first step of the first epoch compiles; it is left out of the step time
-        curves[label]["ms_per_step"] = 1e3 * compiled_secs / max(steps, 1)
+            c["test_accuracy"].append(accuracy(step.graph(state), ds.x_test, ds.y_test))
+            c["train_loss"].append(stats.loss)
+            c["epoch_seconds"].append(stats.seconds)
+            c["energy"] = stats.energy.tolist()
+            # the first step of a process compiles; it is left out of the step time
+            compiled = epoch == first_epoch
+            timed_steps += stats.steps - compiled
+            timed_seconds += stats.seconds - (stats.first_step_seconds if compiled else 0.0)
+            meta = {"epoch": epoch, "curves": c, "timed_steps": timed_steps}
+            meta["timed_seconds"] = timed_seconds
+            save_checkpoint(checkpoint_path(folder, epoch), state, metadata=meta)
+        c["ms_per_step"] = 1e3 * timed_seconds / max(timed_steps, 1)
+        curves[label] = c
+    energy = np.asarray(curves["pc"].pop("energy"))
+    curves["bp"].pop("energy")
     return {"curves": curves, "energy_trace": energy}
 
 

@@ -24,6 +24,7 @@ class RunContext:
     seed: int = 0
     data_dir: str | None = None
     progress: bool = True
+    resume: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,13 +79,17 @@ def run_experiment(
     seed: int = 0,
     data_dir: str | None = None,
     progress: bool = True,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Run experiment `name`, writing `results.json`, `report.md` and figures to `out`
-    (default `runs/<name>`); returns the results."""
+    (default `runs/<name>`); returns the results. With `resume`, experiments that
+    checkpoint continue from the latest checkpoint in `out`."""
     exp = get_experiment(name)
     folder = Path(out) if out is not None else Path("runs") / name
     folder.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(folder, quick=quick, seed=seed, data_dir=data_dir, progress=progress)
+    ctx = RunContext(
+        folder, quick=quick, seed=seed, data_dir=data_dir, progress=progress, resume=resume
+    )
     start = time.perf_counter()
     report = exp.run(ctx)
     results = to_jsonable(
