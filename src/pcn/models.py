@@ -88,6 +88,7 @@ def mlp(
     activation: str | Activation = "tanh",
     output: Literal["gaussian", "categorical"] = "gaussian",
     output_activation: str | Activation = "identity",
+    output_precision: float = 1.0,
     activation_site: ActivationSite = "prediction",
     bias: bool = True,
 ) -> PCGraph:
@@ -100,6 +101,9 @@ def mlp(
         output: energy of the output node: `"gaussian"` (squared error) or
             `"categorical"` (softmax cross-entropy).
         output_activation: applied to the output prediction (Gaussian output only).
+        output_precision: precision (1 / variance) of a Gaussian output's energy. Below 1
+            the clamped label pulls the hidden values less far from the forward pass, so
+            the weight update stays closer to backprop's direction.
         activation_site: `"prediction"`: mu_l = f(W x_{l-1} + b) (PCX's convention);
             `"parent"`: mu_l = W f(x_{l-1}) + b (thesis Eq. 2.1).
         bias: whether the linear maps have a bias.
@@ -115,7 +119,7 @@ def mlp(
             "`output_activation` must be 'identity' for a categorical output: its "
             "prediction holds logits and the energy applies the softmax."
         )
-    energy = Categorical() if output == "categorical" else Gaussian()
+    energy = Categorical() if output == "categorical" else Gaussian(precision=output_precision)
     return _chain(
         names,
         sizes,

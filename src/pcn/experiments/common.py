@@ -13,7 +13,7 @@ import optax
 
 from .. import data as pcn_data
 from .._validation import check_at_least, check_positive
-from ..algorithms import BP, IL, make_train_step
+from ..algorithms import BP, IL, Algorithm, make_train_step
 from ..checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from ..graph import PCGraph
 from ..training import accuracy, supervised_batch, train_epoch
@@ -50,6 +50,7 @@ class SupervisedConfig:
     gamma: float
     learning_rate: float
     output: str = "gaussian"
+    output_precision: float = 1.0  # of a Gaussian output energy (1 / variance)
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -57,7 +58,7 @@ class SupervisedConfig:
 
 def check_settings(cfg: Any) -> None:
     """Validate the numeric settings of an experiment config, naming the bad one."""
-    for name in ("learning_rate", "gamma"):
+    for name in ("learning_rate", "gamma", "output_precision"):
         if hasattr(cfg, name):
             check_positive(name, getattr(cfg, name))
     for name in ("epochs", "batch_size", "steps", "train_steps", "eval_steps"):
@@ -66,19 +67,26 @@ def check_settings(cfg: Any) -> None:
 
 
 def compare_bp_pc(
-    graph: PCGraph, ds: pcn_data.Dataset, cfg: SupervisedConfig, ctx: RunContext
+    graph: PCGraph,
+    ds: pcn_data.Dataset,
+    cfg: SupervisedConfig,
+    ctx: RunContext,
+    *,
+    extra: dict[str, tuple[PCGraph, Algorithm]] | None = None,
 ) -> dict[str, Any]:
     """Train BP and PC (IL) from the same initial `graph` with the same optimiser and
-    batch order; return per-epoch test accuracies, losses and times.
+    batch order (plus any `extra` variants, by label); return per-epoch test
+    accuracies, losses and times, and PC's mean relaxation energy trace.
 
     After every epoch the training state is checkpointed under `ctx.out/checkpoints/`;
     with `ctx.resume` a run continues from the latest checkpoint of each method.
     """
     optimizer = optax.adam(cfg.learning_rate)
-    algorithms = {"bp": BP(), "pc": IL(cfg.steps, gamma=cfg.gamma)}
+    runs = {"bp": (graph, BP()), "pc": (graph, IL(cfg.steps, gamma=cfg.gamma))}
+    runs.update(extra or {})
     make_batch = supervised_batch(ds.num_classes)
     curves: dict[str, dict[str, Any]] = {}
-    for label, algorithm in algorithms.items():
+    for label, (graph, algorithm) in runs.items():
         step = make_train_step(graph, algorithm, optimizer)
         state = step.init(graph)
         folder = ctx.out / "checkpoints" / label
@@ -114,8 +122,9 @@ def compare_bp_pc(
             save_checkpoint(checkpoint_path(folder, epoch), state, metadata=meta)
         c["ms_per_step"] = 1e3 * timed_seconds / max(timed_steps, 1)
         curves[label] = c
-    energy = np.asarray(curves["pc"].pop("energy"))
-    curves["bp"].pop("energy")
+    energy = np.asarray(curves["pc"]["energy"])
+    for c in curves.values():
+        c.pop("energy")
     return {"curves": curves, "energy_trace": energy}
 
 
