@@ -1,0 +1,172 @@
+"""Mistakes a user can make, and the one clear sentence each one gets back."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import pcn
+
+
+@pytest.fixture
+def graph() -> pcn.PCGraph:
+    return pcn.mlp((3, 4, 5, 2), key=jax.random.key(0))
+
+
+@pytest.fixture
+def batch() -> dict[str, jax.Array]:
+    x = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    return {"x": jnp.asarray(x), "y": jnp.ones((4, 2))}
+
+
+def test_a_batch_array_of_the_wrong_shape_names_the_node_and_both_shapes(graph, batch):
+    step = pcn.make_train_step(graph, pcn.IL(steps=2), optax.sgd(0.1))
+    wrong = {**batch, "x": jnp.ones((4, 5))}
+    with pytest.raises(ValueError, match=r"'x'.*\(batch, 3\).*\(4, 5\)"):
+        step(step.init(graph), wrong)
+
+
+def test_infer_with_a_value_of_the_wrong_shape_names_the_node_and_both_shapes(graph, batch):
+    values = pcn.forward_init(graph, batch)
+    values["h1"] = jnp.ones((4, 6))
+    with pytest.raises(ValueError, match=r"'h1'.*\(batch, 4\).*\(4, 6\)"):
+        pcn.infer(graph, values, clamp={"x": True}, steps=1, gamma=0.1)
+
+
+def test_a_batch_for_an_unknown_node_or_with_mixed_batch_sizes_is_refused(graph, batch):
+    step = pcn.make_train_step(graph, pcn.BP(), optax.sgd(0.1))
+    with pytest.raises(ValueError, match=r"'label'.*not in the graph"):
+        step(step.init(graph), {**batch, "label": jnp.ones((4, 2))})
+    with pytest.raises(ValueError, match="batch size"):
+        step(step.init(graph), {**batch, "y": jnp.ones((3, 2))})
+
+
+def test_missing_values_for_inference_are_named(graph, batch):
+    with pytest.raises(ValueError, match=r"\['h1', 'h2'\]"):
+        pcn.infer(graph, batch, clamp={"x": True}, steps=1, gamma=0.1)
+
+
+def test_zero_relaxation_steps_name_steps(graph, batch):
+    with pytest.raises(ValueError, match="`steps`"):
+        pcn.IL(steps=0)
+    values = pcn.forward_init(graph, batch)
+    with pytest.raises(ValueError, match="`steps`"):
+        pcn.infer(graph, values, clamp={"x": True}, steps=0, gamma=0.1)
+
+
+@pytest.mark.parametrize("gamma", [0.0, -0.1])
+def test_a_non_positive_gamma_names_gamma(graph, batch, gamma):
+    with pytest.raises(ValueError, match="`gamma`"):
+        pcn.IL(steps=2, gamma=gamma)
+    values = pcn.forward_init(graph, batch)
+    with pytest.raises(ValueError, match="`gamma`"):
+        pcn.infer(graph, values, clamp={"x": True}, steps=1, gamma=gamma)
+
+
+def test_gamma_and_an_optimizer_together_or_neither_are_refused(graph, batch):
+    values = pcn.forward_init(graph, batch)
+    for kwargs in ({}, {"gamma": 0.1, "optimizer": optax.sgd(0.1)}):
+        with pytest.raises(ValueError, match="exactly one of `gamma`.*`optimizer`"):
+            pcn.infer(graph, values, clamp={"x": True}, steps=1, **kwargs)
+
+
+def test_an_unknown_activation_names_activation_and_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"`activation` 'tanhh'.*'tanh'"):
+        pcn.Node("h", 3, activation="tanhh")
+    with pytest.raises(ValueError, match="`activation`"):
+        pcn.mlp([3, 4, 2], key=jax.random.key(0), activation="softplusx")
+    with pytest.raises(ValueError, match="`activation_site`"):
+        pcn.mlp([3, 4, 2], key=jax.random.key(0), activation_site="edge")
+
+
+def test_a_non_positive_precision_names_precision():
+    with pytest.raises(ValueError, match="`precision`"):
+        pcn.Gaussian(precision=0.0)
+
+
+def test_an_edge_whose_output_does_not_fit_its_child_is_refused_at_construction():
+    nodes = [pcn.Node("a", 3), pcn.Node("b", 5)]
+    edge = pcn.Edge(eqx.nn.Linear(3, 4, key=jax.random.key(0)), "a", "b")
+    with pytest.raises(ValueError, match=r"Edge 0.*\(4,\).*'b'.*\(5,\)"):
+        pcn.PCGraph(nodes, [edge])
+
+
+def test_an_edge_to_an_unknown_node_and_duplicate_node_names_are_refused():
+    linear = eqx.nn.Linear(3, 3, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="'c'"):
+        pcn.PCGraph([pcn.Node("a", 3), pcn.Node("b", 3)], [pcn.Edge(linear, "a", "c")])
+    with pytest.raises(ValueError, match="unique"):
+        pcn.PCGraph([pcn.Node("a", 3), pcn.Node("a", 3)], [])
+
+
+def test_clamping_an_unknown_node_names_it(graph, batch):
+    values = pcn.forward_init(graph, batch)
+    with pytest.raises(ValueError, match=r"`clamp`.*'label'"):
+        pcn.infer(graph, values, clamp={"x": True, "label": True}, steps=1, gamma=0.1)
+
+
+def test_clamping_every_node_is_refused(graph, batch):
+    values = pcn.forward_init(graph, batch)
+    with pytest.raises(ValueError, match="`clamp` fixes every node"):
+        pcn.infer(graph, values, clamp=dict.fromkeys(values, True), steps=1, gamma=0.1)
+
+
+def test_a_clamp_mask_that_does_not_broadcast_names_the_node(graph, batch):
+    values = pcn.forward_init(graph, batch)
+    with pytest.raises(ValueError, match=r"'y'.*\(3,\)"):
+        pcn.infer(graph, values, clamp={"x": True, "y": np.ones(3, bool)}, steps=1, gamma=0.1)
+
+
+def test_forward_init_on_a_cyclic_graph_is_refused_and_suggests_another_init():
+    keys = jax.random.split(jax.random.key(0), 2)
+    nodes = [pcn.Node("a", 2), pcn.Node("b", 2), pcn.Node("c", 2)]
+    edges = [
+        pcn.Edge(eqx.nn.Linear(2, 2, key=keys[0]), "a", "b"),
+        pcn.Edge(eqx.nn.Linear(2, 2, key=keys[1]), "b", "a"),
+    ]
+    graph = pcn.PCGraph(nodes, edges)
+    with pytest.raises(ValueError, match=r"(?s)DAG.*cycle.*zeros_init"):
+        pcn.forward_init(graph, {"c": jnp.ones((1, 2))})
+
+
+def test_bp_on_a_generative_graph_names_the_missing_root():
+    graph = pcn.generative_mlp((3, 4, 5, 2), key=jax.random.key(0))
+    step = pcn.make_train_step(graph, pcn.BP(), optax.sgd(0.1))
+    with pytest.raises(ValueError, match=r"\['z'\]"):
+        step(step.init(graph), {"x": jnp.ones((2, 2))})
+
+
+def test_normal_init_without_a_key_asks_for_one(graph, batch):
+    with pytest.raises(ValueError, match="key="):
+        pcn.normal_init(graph, batch)
+
+
+def test_a_train_state_for_a_differently_shaped_graph_is_refused(graph):
+    step = pcn.make_train_step(graph, pcn.BP(), optax.sgd(0.1))
+    other = pcn.mlp((3, 4, 2), key=jax.random.key(0))
+    with pytest.raises(ValueError, match="make_train_step"):
+        step.init(other)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_a_diverging_il_step_stops_naming_a_node_and_suggesting_a_lower_gamma(graph, batch):
+    step = pcn.make_train_step(graph, pcn.IL(steps=20, gamma=1e6), optax.sgd(0.01))
+    with pytest.raises(
+        Exception, match=r"(?s)energy of node '(h1|h2|y)' became non-finite.*`gamma`"
+    ):
+        state, info = step(step.init(graph), batch)
+        jax.block_until_ready(info)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_a_diverging_relaxation_stops_naming_a_node_unless_checks_are_off(graph, batch):
+    values = pcn.forward_init(graph, batch)
+    kwargs = dict(clamp={"x": True, "y": True}, steps=20, gamma=1e6)
+    with pytest.raises(Exception, match=r"(?s)node '(h1|h2|y)'.*`gamma`"):
+        jax.block_until_ready(pcn.infer(graph, values, **kwargs))
+    result = pcn.infer(graph, values, check_finite=False, **kwargs)
+    assert not np.all(np.isfinite(np.asarray(result.energy)))
