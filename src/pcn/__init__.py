@@ -28,6 +28,7 @@ from .graph import Edge as Edge
 from .graph import Node as Node
 from .graph import PCGraph as PCGraph
 from .inference import Inference as Inference
+from .inference import NonFiniteEnergyError as NonFiniteEnergyError
 from .inference import Relaxation as Relaxation
 from .inference import infer as infer
 from .inference import relax as relax

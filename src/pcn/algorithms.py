@@ -23,7 +23,14 @@ import optax
 
 from ._validation import check_at_least
 from .graph import PCGraph, Values
-from .inference import check_batch, raise_if_not_finite, relax, resolve_value_optimizer
+from .inference import (
+    check_batch,
+    check_free_nodes,
+    non_finite_errors,
+    raise_if_not_finite,
+    relax,
+    resolve_value_optimizer,
+)
 from .init import Initialiser, forward_init
 
 Batch = Mapping[str, jax.Array]
@@ -76,7 +83,7 @@ class IL(eqx.Module):
         self,
         steps: int = 20,
         *,
-        gamma: float | None = 0.1,
+        gamma: float | None = None,
         value_optimizer: optax.GradientTransformation | None = None,
         init: Initialiser = forward_init,
         check_finite: bool = True,
@@ -92,8 +99,8 @@ class IL(eqx.Module):
             hidden layer, input clamped) in the exact fused form of `pcn.fusion`.
         """
         check_at_least("steps", steps, 1, hint="Inference learning needs T >= 1 steps.")
-        if value_optimizer is not None:
-            gamma = None
+        if gamma is None and value_optimizer is None:
+            gamma = 0.1
         self.steps = steps
         self.value_optimizer = resolve_value_optimizer(gamma, value_optimizer)
         self.init = init
@@ -112,6 +119,7 @@ class IL(eqx.Module):
         """Clamp the nodes in `batch`, relax the rest, update the weights."""
         check_batch(graph, batch)
         fixed = frozenset(batch)
+        check_free_nodes(graph, fixed, {})
         values = self.init(graph, batch, key=key)
         relaxed = relax(
             graph,
@@ -243,8 +251,12 @@ class TrainStep:
         """Initialise values, relax, update the weights: one compiled program.
 
         The buffers of `state` are donated: use the returned state, not the old one.
+
+        Raises:
+            NonFiniteEnergyError: an energy became nan or inf (IL with `check_finite`).
         """
-        return self._compiled(state.leaves, batch, key)
+        with non_finite_errors():
+            return self._compiled(state.leaves, batch, key)
 
 
 def make_train_step(

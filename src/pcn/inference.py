@@ -11,7 +11,9 @@ Contributions that only depend on fully clamped nodes are computed once, before 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 import equinox as eqx
@@ -20,6 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from ._validation import check_at_least, check_positive
+from .energies import Categorical
 from .fusion import plan_fusion, relax_fused
 from .graph import PCGraph, Values
 
@@ -67,7 +70,22 @@ def split_clamp(graph: PCGraph, values: Mapping[str, jax.Array], clamp: Clamp):
             masks[name] = mask
     if len(fixed) == len(graph.names):
         raise ValueError("`clamp` fixes every node, so there is nothing to infer.")
+    check_free_nodes(graph, fixed, masks)
     return frozenset(fixed), masks
+
+
+def check_free_nodes(
+    graph: PCGraph, fixed: frozenset[str] | set[str], masks: Mapping[str, jax.Array]
+) -> None:
+    """Refuse to relax a free categorical node: plain gradient steps on its value would
+    leave the probability simplex (and make its KL energy negative)."""
+    for node in graph.nodes:
+        if isinstance(node.energy, Categorical) and node.name not in fixed:
+            raise ValueError(
+                f"Node {node.name!r} has a categorical energy and is not fully clamped; "
+                "relaxing a categorical value is not supported (gradient steps would leave "
+                "the probability simplex). Clamp it, or give it a `Gaussian` energy."
+            )
 
 
 def check_values(graph: PCGraph, values: Mapping[str, jax.Array]) -> None:
@@ -145,6 +163,26 @@ def relax(
     return Relaxation({**frozen, **free}, trace)
 
 
+class NonFiniteEnergyError(FloatingPointError):
+    """An energy became nan or inf during relaxation (the message names the node)."""
+
+
+_NON_FINITE = re.compile(r"The energy of node '[^']+' became non-finite[^\n]*")
+
+
+@contextlib.contextmanager
+def non_finite_errors() -> Iterator[None]:
+    """Turn the run-time error that `raise_if_not_finite` raises inside compiled code
+    (wrapped by JAX in a long callback traceback) into a plain `NonFiniteEnergyError`."""
+    try:
+        yield
+    except Exception as err:
+        match = _NON_FINITE.search(str(err))
+        if match is None:
+            raise
+        raise NonFiniteEnergyError(match.group(0)) from None
+
+
 def raise_if_not_finite(node_energy: Mapping[str, jax.Array], target):
     """Stop (at run time, inside jit too) when a node's energy is nan or inf, naming it."""
     names = list(node_energy)
@@ -158,7 +196,6 @@ def raise_if_not_finite(node_energy: Mapping[str, jax.Array], target):
     return eqx.branched_error_if(target, ~jnp.all(finite), jnp.argmin(finite), messages)
 
 
-@eqx.filter_jit
 def infer(
     graph: PCGraph,
     values: Mapping[str, jax.Array],
@@ -186,7 +223,35 @@ def infer(
     Returns:
         `Inference(values, energy, node_energy)`; `energy[t]` is the mean energy per
         example before step t, and `energy[T]` after the last step.
+
+    Raises:
+        NonFiniteEnergyError: (with `check_finite`) an energy became nan or inf.
     """
+    with non_finite_errors():
+        return _infer(
+            graph,
+            values,
+            clamp=clamp,
+            steps=steps,
+            gamma=gamma,
+            optimizer=optimizer,
+            check_finite=check_finite,
+            fuse=fuse,
+        )
+
+
+@eqx.filter_jit
+def _infer(
+    graph: PCGraph,
+    values: Mapping[str, jax.Array],
+    *,
+    clamp: Clamp,
+    steps: int,
+    gamma: float | None,
+    optimizer: optax.GradientTransformation | None,
+    check_finite: bool,
+    fuse: bool,
+) -> Inference:
     check_at_least("steps", steps, 1, hint="Relaxation needs at least one step (T >= 1).")
     optimizer = resolve_value_optimizer(gamma, optimizer)
     check_values(graph, values)

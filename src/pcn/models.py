@@ -105,7 +105,9 @@ def mlp(
             the clamped label pulls the hidden values less far from the forward pass, so
             the weight update stays closer to backprop's direction.
         activation_site: `"prediction"`: mu_l = f(W x_{l-1} + b) (PCX's convention);
-            `"parent"`: mu_l = W f(x_{l-1}) + b (thesis Eq. 2.1).
+            `"parent"`: mu_l = W f(x_{l-1}) + b (thesis Eq. 2.1) for hidden parents; the
+            input is used as it is (mu_1 = W x + b), unlike the thesis, which also
+            applies f to the clamped input.
         bias: whether the linear maps have a bias.
     """
     check_at_least("len(sizes)", len(sizes), 2, hint="An MLP needs an input and an output size.")

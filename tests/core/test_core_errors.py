@@ -156,7 +156,7 @@ def test_a_train_state_for_a_differently_shaped_graph_is_refused(graph):
 def test_a_diverging_il_step_stops_naming_a_node_and_suggesting_a_lower_gamma(graph, batch):
     step = pcn.make_train_step(graph, pcn.IL(steps=20, gamma=1e6), optax.sgd(0.01))
     with pytest.raises(
-        Exception, match=r"(?s)energy of node '(h1|h2|y)' became non-finite.*`gamma`"
+        pcn.NonFiniteEnergyError, match=r"energy of node '(h1|h2|y)' became non-finite.*`gamma`"
     ):
         state, info = step(step.init(graph), batch)
         jax.block_until_ready(info)
@@ -166,7 +166,12 @@ def test_a_diverging_il_step_stops_naming_a_node_and_suggesting_a_lower_gamma(gr
 def test_a_diverging_relaxation_stops_naming_a_node_unless_checks_are_off(graph, batch):
     values = pcn.forward_init(graph, batch)
     kwargs = dict(clamp={"x": True, "y": True}, steps=20, gamma=1e6)
-    with pytest.raises(Exception, match=r"(?s)node '(h1|h2|y)'.*`gamma`"):
+    with pytest.raises(pcn.NonFiniteEnergyError, match=r"node '(h1|h2|y)'.*`gamma`"):
         jax.block_until_ready(pcn.infer(graph, values, **kwargs))
     result = pcn.infer(graph, values, check_finite=False, **kwargs)
     assert not np.all(np.isfinite(np.asarray(result.energy)))
+
+
+def test_il_refuses_both_gamma_and_a_value_optimizer():
+    with pytest.raises(ValueError, match="exactly one of `gamma`"):
+        pcn.IL(steps=5, gamma=0.5, value_optimizer=optax.adam(0.1))
