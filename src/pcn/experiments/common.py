@@ -4,6 +4,7 @@ from the same initial weights, and the accuracy-curve figure."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -66,50 +67,61 @@ def check_settings(cfg: Any) -> None:
             check_at_least(name, getattr(cfg, name), 1)
 
 
-def compare_bp_pc(
-    graph: PCGraph,
+@dataclasses.dataclass(frozen=True)
+class TrainingRun:
+    """One model to train in an experiment: its start, algorithm and batch maker."""
+
+    graph: PCGraph
+    algorithm: Algorithm
+    make_batch: Callable[[np.ndarray, np.ndarray], Mapping[str, Any]]
+
+
+def train_runs(
+    runs: dict[str, TrainingRun],
     ds: pcn_data.Dataset,
-    cfg: SupervisedConfig,
-    ctx: RunContext,
     *,
-    extra: dict[str, tuple[PCGraph, Algorithm]] | None = None,
-) -> dict[str, Any]:
-    """Train BP and PC (IL) from the same initial `graph` with the same optimiser and
-    batch order (plus any `extra` variants, by label); return per-epoch test
-    accuracies, losses and times, and PC's mean relaxation energy trace.
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    metric: str,
+    evaluate: Callable[[str, PCGraph], float],
+    ctx: RunContext,
+) -> tuple[dict[str, dict[str, Any]], dict[str, PCGraph]]:
+    """Train every run with Adam(`learning_rate`) on the same batch order, recording
+    `evaluate(label, graph)` under `metric` after each epoch, the mean training loss,
+    epoch times, the last epoch's mean energy trace and the compiled step time.
+    Returns these curves and the trained graphs, by label.
 
     After every epoch the training state is checkpointed under `ctx.out/checkpoints/`;
     with `ctx.resume` a run continues from the latest checkpoint of each method.
     """
-    optimizer = optax.adam(cfg.learning_rate)
-    runs = {"bp": (graph, BP()), "pc": (graph, IL(cfg.steps, gamma=cfg.gamma))}
-    runs.update(extra or {})
-    make_batch = supervised_batch(ds.num_classes)
+    optimizer = optax.adam(learning_rate)
     curves: dict[str, dict[str, Any]] = {}
-    for label, (graph, algorithm) in runs.items():
-        step = make_train_step(graph, algorithm, optimizer)
-        state = step.init(graph)
+    trained: dict[str, PCGraph] = {}
+    for label, run in runs.items():
+        step = make_train_step(run.graph, run.algorithm, optimizer)
+        state = step.init(run.graph)
         folder = ctx.out / "checkpoints" / label
-        c = {"test_accuracy": [], "train_loss": [], "epoch_seconds": [], "energy": None}
+        c = {metric: [], "train_loss": [], "epoch_seconds": [], "energy": []}
         timed_steps, timed_seconds, first_epoch = 0, 0.0, 0
         latest = latest_checkpoint(folder) if ctx.resume else None
         if latest is not None:
             state, meta = load_checkpoint(latest, state)
             c, first_epoch = meta["curves"], meta["epoch"] + 1
             timed_steps, timed_seconds = meta["timed_steps"], meta["timed_seconds"]
-        for epoch in range(first_epoch, cfg.epochs):
+        for epoch in range(first_epoch, epochs):
             state, stats = train_epoch(
                 step,
                 state,
-                make_batch,
+                run.make_batch,
                 ds.x_train,
                 ds.y_train,
-                batch_size=cfg.batch_size,
+                batch_size=batch_size,
                 seed=ctx.seed * 1000 + epoch,
-                desc=f"{label} epoch {epoch + 1}/{cfg.epochs}",
+                desc=f"{label} epoch {epoch + 1}/{epochs}",
                 progress=ctx.progress,
             )
-            c["test_accuracy"].append(accuracy(step.graph(state), ds.x_test, ds.y_test))
+            c[metric].append(evaluate(label, step.graph(state)))
             c["train_loss"].append(stats.loss)
             c["epoch_seconds"].append(stats.seconds)
             c["energy"] = stats.energy.tolist()
@@ -122,6 +134,34 @@ def compare_bp_pc(
             save_checkpoint(checkpoint_path(folder, epoch), state, metadata=meta)
         c["ms_per_step"] = 1e3 * timed_seconds / max(timed_steps, 1)
         curves[label] = c
+        trained[label] = step.graph(state)
+    return curves, trained
+
+
+def compare_bp_pc(
+    graph: PCGraph,
+    ds: pcn_data.Dataset,
+    cfg: SupervisedConfig,
+    ctx: RunContext,
+    *,
+    extra: dict[str, tuple[PCGraph, Algorithm]] | None = None,
+) -> dict[str, Any]:
+    """Train BP and PC (IL) from the same initial `graph` with the same optimiser and
+    batch order (plus any `extra` variants, by label); return per-epoch test
+    accuracies, losses and times, and PC's mean relaxation energy trace."""
+    make_batch = supervised_batch(ds.num_classes)
+    pairs = {"bp": (graph, BP()), "pc": (graph, IL(cfg.steps, gamma=cfg.gamma))}
+    pairs.update(extra or {})
+    curves, _ = train_runs(
+        {label: TrainingRun(g, alg, make_batch) for label, (g, alg) in pairs.items()},
+        ds,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        metric="test_accuracy",
+        evaluate=lambda label, graph: accuracy(graph, ds.x_test, ds.y_test),
+        ctx=ctx,
+    )
     energy = np.asarray(curves["pc"]["energy"])
     for c in curves.values():
         c.pop("energy")

@@ -15,12 +15,11 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-import optax
 
-from ..algorithms import BP, IL, make_train_step
+from ..algorithms import BP, IL
 from ..models import generative_mlp, mlp
-from ..training import predict, reconstruct, train_epoch
-from .common import check_settings, load_subset
+from ..training import predict, reconstruct
+from .common import TrainingRun, check_settings, load_subset, train_runs
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, experiment
 
@@ -97,57 +96,43 @@ def run(ctx: RunContext) -> Report:
         output_activation="sigmoid",
         key=key_ae,
     )
-    optimizer = optax.adam(cfg.learning_rate)
     runs = {
-        "pc": (
-            decoder,
-            IL(cfg.train_steps, gamma=cfg.gamma),
-            lambda xb, yb: {"x": jnp.asarray(xb)},
+        "pc": TrainingRun(
+            decoder, IL(cfg.train_steps, gamma=cfg.gamma), lambda xb, yb: {"x": jnp.asarray(xb)}
         ),
-        "bp_autoencoder": (
-            autoencoder,
-            BP(),
-            lambda xb, yb: {"x": jnp.asarray(xb), "y": jnp.asarray(xb)},
+        "bp_autoencoder": TrainingRun(
+            autoencoder, BP(), lambda xb, yb: {"x": jnp.asarray(xb), "y": jnp.asarray(xb)}
         ),
     }
-    curves: dict[str, list[float]] = {}
-    seconds: dict[str, float] = {}
-    recon: dict[str, np.ndarray] = {}
-    eval_energy = None
-    for label, (graph, algorithm, make_batch) in runs.items():
-        step = make_train_step(graph, algorithm, optimizer)
-        state = step.init(graph)
-        curves[label], seconds[label] = [], 0.0
-        for epoch in range(cfg.epochs):
-            state, stats = train_epoch(
-                step,
-                state,
-                make_batch,
-                ds.x_train,
-                ds.y_train,
-                batch_size=cfg.batch_size,
-                seed=ctx.seed * 1000 + epoch,
-                desc=f"{label} epoch {epoch + 1}/{cfg.epochs}",
-                progress=ctx.progress,
-            )
-            seconds[label] += stats.seconds
-            trained = step.graph(state)
-            if label == "pc":
-                recon[label], eval_energy = reconstruct(
-                    trained, ds.x_test, steps=cfg.eval_steps, gamma=cfg.gamma
-                )
-            else:
-                recon[label] = predict(trained, ds.x_test)
-            curves[label].append(float(np.mean((recon[label] - ds.x_test) ** 2)))
+    eval_energy: dict[str, np.ndarray] = {}
+
+    def reconstructions(label: str, graph, x: np.ndarray) -> np.ndarray:
+        if label == "bp_autoencoder":
+            return predict(graph, x)
+        out, eval_energy["pc"] = reconstruct(graph, x, steps=cfg.eval_steps, gamma=cfg.gamma)
+        return out
+
+    def test_mse(label: str, graph) -> float:
+        return float(np.mean((reconstructions(label, graph, ds.x_test) - ds.x_test) ** 2))
+
+    runs_out, trained = train_runs(
+        runs,
+        ds,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        metric="test_mse",
+        evaluate=test_mse,
+        ctx=ctx,
+    )
+    curves = {k: v["test_mse"] for k, v in runs_out.items()}
+    seconds = {k: sum(v["epoch_seconds"]) for k, v in runs_out.items()}
+    shown = ds.x_test[:10]
+    recon = {k: reconstructions(k, g, shown) for k, g in trained.items()}
     test_mse = {k: v[-1] for k, v in curves.items()}
-    shown = slice(0, 10)
     save_figure(
         _image_grid(
-            {
-                "original": ds.x_test[shown],
-                "PC": recon["pc"][shown],
-                "BP AE": recon["bp_autoencoder"][shown],
-            },
+            {"original": shown, "PC": recon["pc"], "BP AE": recon["bp_autoencoder"]},
             ds.image_shape,
         ),
         ctx.out / "reconstructions.png",
@@ -162,7 +147,7 @@ def run(ctx: RunContext) -> Report:
         "test_mse": test_mse,
         "test_mse_curves": curves,
         "train_seconds": seconds,
-        "pc_eval_energy_trace": eval_energy,
+        "pc_eval_energy_trace_10_images": eval_energy["pc"],
     }
     rows = [[k, test_mse[k], seconds[k]] for k in ("pc", "bp_autoencoder")]
     md = f"""# Fashion-MNIST generative PC decoder
