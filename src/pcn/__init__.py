@@ -35,11 +35,16 @@ from .inference import relax as relax
 from .init import forward_init as forward_init
 from .init import normal_init as normal_init
 from .init import zeros_init as zeros_init
+from .levels import is_levelled as is_levelled
+from .levels import level_graph as level_graph
+from .levels import node_levels as node_levels
 from .models import generative_mlp as generative_mlp
 from .models import mlp as mlp
 from .training import accuracy as accuracy
 from .training import predict as predict
 from .training import reconstruct as reconstruct
 from .training import train_epoch as train_epoch
+from .zero_divergence import ZIL as ZIL
+from .zero_divergence import zil_gradients as zil_gradients
 
 __version__ = "0.1.0"
