@@ -33,7 +33,12 @@ def _check_outputs(folder, results, keys):
 
 
 def test_every_registered_experiment_is_covered_by_a_quick_test():
-    assert set(load_all()) == {"digits-mlp", "fashion-mnist-mlp", "fashion-mnist-generative"}
+    assert set(load_all()) == {
+        "digits-mlp",
+        "fashion-mnist-mlp",
+        "fashion-mnist-generative",
+        "zil-training",
+    }
 
 
 def test_digits_quick_run_writes_results_report_and_figures(tmp_path):
@@ -61,6 +66,15 @@ def test_fashion_mnist_generative_quick_run_is_well_formed(tmp_path):
     _check_outputs(tmp_path, results, ["test_mse.pc", "test_mse.bp_autoencoder", "wall_time_s"])
     # a reconstruction must beat predicting black everywhere
     assert results["test_mse"]["pc"] < 0.17
+
+
+@pytest.mark.usefixtures("fashion_mnist_available")
+def test_zil_training_quick_run_has_identical_bp_and_zil_losses(tmp_path):
+    results = run_experiment("zil-training", out=tmp_path, quick=True, progress=False)
+    _check_outputs(tmp_path, results, ["max_abs_loss_diff", "wall_time_s"])
+    assert results["max_abs_loss_diff"] < 1e-10
+    assert results["max_abs_final_weight_diff"] < 1e-10
+    assert len(results["loss"]["zil"]) == 30
 
 
 def test_unknown_experiment_error_lists_the_valid_names():
