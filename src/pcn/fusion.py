@@ -59,7 +59,8 @@ def plan_fusion(
             continue
         outgoing = [i for i, e in enumerate(graph.edges) if name in e.parents]
         linear = all(
-            graph.edges[i].parents == (name,) and isinstance(graph.edges[i].module, eqx.nn.Linear)
+            graph.edges[i].parents == (name,)
+            and isinstance(graph.edge_module(graph.edges[i]), eqx.nn.Linear)
             for i in outgoing
         )
         if not outgoing or not linear:
@@ -105,7 +106,7 @@ def relax_fused(
         mu = graph.predict(values, f.name, hoisted=hoisted, fixed=fixed) if f.precision else v0
         err0[f.name] = v0 - mu
         for i in f.edges:
-            linear = graph.edges[i].module
+            linear = graph.edge_module(graph.edges[i])
             weights[i] = linear.weight
             const[i] = mu @ linear.weight.T + (0.0 if linear.bias is None else linear.bias)
         for i in f.edges:

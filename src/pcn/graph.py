@@ -51,13 +51,17 @@ class Node(eqx.Module):
 
 
 class Edge(eqx.Module):
-    """A parameterised map from the values of `parents` to a contribution to `child`'s mu."""
+    """A parameterised map from the values of `parents` to a contribution to `child`'s mu.
 
-    module: Callable
+    `module` is an Equinox module, or the name of one in the graph's `shared` modules
+    (the same weights on several edges: an unrolled RNN, tied layers).
+    """
+
+    module: Callable | str = eqx.field(static=False)
     parents: tuple[str, ...] = eqx.field(static=True)
     child: str = eqx.field(static=True)
 
-    def __init__(self, module: Callable, parents: str | Iterable[str], child: str):
+    def __init__(self, module: Callable | str, parents: str | Iterable[str], child: str):
         self.module = module
         self.parents = (parents,) if isinstance(parents, str) else tuple(parents)
         self.child = child
@@ -92,11 +96,20 @@ class PCGraph(eqx.Module):
 
     nodes: tuple[Node, ...]
     edges: tuple[Edge, ...]
+    shared: dict[str, Callable]
     order: tuple[str, ...] | None = eqx.field(static=True)
 
-    def __init__(self, nodes: Iterable[Node], edges: Iterable[Edge]):
+    def __init__(
+        self,
+        nodes: Iterable[Node],
+        edges: Iterable[Edge],
+        shared: Mapping[str, Callable] | None = None,
+    ):
+        """`shared` names modules that edges refer to by name (weights used on several
+        edges, trained as one)."""
         self.nodes = tuple(nodes)
         self.edges = tuple(edges)
+        self.shared = dict(shared or {})
         names = [n.name for n in self.nodes]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -108,6 +121,12 @@ class PCGraph(eqx.Module):
                         f"Edge {i} ({edge.parents} -> {edge.child!r}) refers to node {end!r}, "
                         f"which is not in the graph; nodes are {names}."
                     )
+        for i, edge in enumerate(self.edges):
+            if isinstance(edge.module, str) and edge.module not in self.shared:
+                raise ValueError(
+                    f"Edge {i} ({edge.parents} -> {edge.child!r}) uses shared module "
+                    f"{edge.module!r}, but `shared` has only {sorted(self.shared)}."
+                )
         prefix = _topological_prefix(tuple(names), self.edges)
         self.order = tuple(prefix) if len(prefix) == len(names) else None
         self._check_edge_shapes()
@@ -115,7 +134,7 @@ class PCGraph(eqx.Module):
     def _check_edge_shapes(self) -> None:
         for i, edge in enumerate(self.edges):
             args = [jax.ShapeDtypeStruct(self.node(p).shape, jnp.float32) for p in edge.parents]
-            out = eqx.filter_eval_shape(edge.module, *args)
+            out = eqx.filter_eval_shape(self.edge_module(edge), *args)
             expected = self.node(edge.child).shape
             if not hasattr(out, "shape") or tuple(out.shape) != expected:
                 got = getattr(out, "shape", type(out).__name__)
@@ -129,6 +148,10 @@ class PCGraph(eqx.Module):
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.nodes)
+
+    def edge_module(self, edge: Edge) -> Callable:
+        """The module of `edge` (looked up in `shared` when the edge names one)."""
+        return self.shared[edge.module] if isinstance(edge.module, str) else edge.module
 
     def node(self, name: str) -> Node:
         """The node called `name`."""
@@ -163,7 +186,9 @@ class PCGraph(eqx.Module):
         hoisted: Values = {}
         for edge in self.edges:
             if set(edge.parents) <= fixed:
-                out = _edge_output(edge, values, self.node(edge.child).shape)
+                out = _edge_output(
+                    self.edge_module(edge), edge, values, self.node(edge.child).shape
+                )
                 prev = hoisted.get(edge.child)
                 hoisted[edge.child] = out if prev is None else prev + out
         return hoisted
@@ -192,7 +217,7 @@ class PCGraph(eqx.Module):
             if overrides is not None and index in overrides:
                 out = overrides[index]
             else:
-                out = _edge_output(edge, values, self.node(name).shape)
+                out = _edge_output(self.edge_module(edge), edge, values, self.node(name).shape)
             total = out if total is None else total + out
         if total is None:
             raise ValueError(f"Node {name!r} has no incoming edge, so it has no prediction.")
@@ -223,8 +248,10 @@ class PCGraph(eqx.Module):
         return sum(self.node_energies(values).values())
 
 
-def _edge_output(edge: Edge, values: Mapping[str, jax.Array], shape: tuple[int, ...]) -> jax.Array:
+def _edge_output(
+    module: Callable, edge: Edge, values: Mapping[str, jax.Array], shape: tuple[int, ...]
+) -> jax.Array:
     if edge.parents:
-        return jax.vmap(edge.module)(*(values[p] for p in edge.parents))
+        return jax.vmap(module)(*(values[p] for p in edge.parents))
     batch = next(iter(values.values())).shape[0]
-    return jnp.broadcast_to(edge.module(), (batch, *shape))
+    return jnp.broadcast_to(module(), (batch, *shape))

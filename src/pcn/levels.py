@@ -77,4 +77,4 @@ def level_graph(graph: PCGraph, outputs: Iterable[str]) -> PCGraph:
             edges.append(Edge(Identity(), previous, name))
             previous = name
         edges.append(Edge(edge.module, previous, edge.child))
-    return PCGraph(nodes, edges)
+    return PCGraph(nodes, edges, graph.shared)
