@@ -11,6 +11,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
+from tqdm.auto import tqdm
 
 from .. import data as pcn_data
 from .._validation import check_at_least, check_positive
@@ -109,7 +110,15 @@ def train_runs(
             state, meta = load_checkpoint(latest, state)
             c, first_epoch = meta["curves"], meta["epoch"] + 1
             timed_steps, timed_seconds = meta["timed_steps"], meta["timed_seconds"]
-        for epoch in range(first_epoch, epochs):
+        bar = tqdm(
+            range(first_epoch, epochs),
+            desc=label,
+            unit="epoch",
+            initial=first_epoch,
+            total=epochs,
+            disable=not ctx.progress,
+        )
+        for epoch in bar:
             state, stats = train_epoch(
                 step,
                 state,
@@ -118,10 +127,10 @@ def train_runs(
                 ds.y_train,
                 batch_size=batch_size,
                 seed=ctx.seed * 1000 + epoch,
-                desc=f"{label} epoch {epoch + 1}/{epochs}",
-                progress=ctx.progress,
+                progress=False,
             )
             c[metric].append(evaluate(label, step.graph(state)))
+            bar.set_postfix({metric: f"{c[metric][-1]:.4g}", "loss": f"{stats.loss:.3g}"})
             c["train_loss"].append(stats.loss)
             c["epoch_seconds"].append(stats.seconds)
             c["energy"] = stats.energy.tolist()
