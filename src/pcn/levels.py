@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import equinox as eqx
+
 from .graph import Edge, Node, PCGraph
-from .layers_identity import Identity
 
 
 def node_levels(graph: PCGraph, outputs: Iterable[str]) -> dict[str, int]:
@@ -74,7 +75,7 @@ def level_graph(graph: PCGraph, outputs: Iterable[str]) -> PCGraph:
         for k in range(gaps[parent]):
             name = f"{parent}>{edge.child}#{k + 1}"
             nodes.append(Node(name, shape))
-            edges.append(Edge(Identity(), previous, name))
+            edges.append(Edge(eqx.nn.Identity(), previous, name))
             previous = name
         edges.append(Edge(edge.module, previous, edge.child))
     return PCGraph(nodes, edges, graph.shared)
