@@ -344,7 +344,10 @@ class RNNCell(eqx.Module):
       `h_t = W_hh f(h_{t-1}) + W_xh x_t + b`; read out with `y = W_hy f(h_T)`
       (`eqx.nn.Sequential([eqx.nn.Lambda(f), Linear(...)])`).
 
-    Both start from `h_0 = 0` (`RNNFirstStep` is the first edge of an unrolled chain).
+    Both start from `h_0 = 0`. Unrolled in a graph, the edges into h_1..h_T should share
+    ONE cell: name it, `PCGraph(..., shared={"cell": cell})` with `Edge("cell", ("h0",
+    "x1"), "h1")`, ..., and provide `h0 = 0`. (The same object on several edges, or
+    `RNNFirstStep(cell)`, gives copies of the weights that are trained separately.)
     """
 
     hh: eqx.nn.Linear

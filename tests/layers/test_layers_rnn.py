@@ -89,8 +89,8 @@ def test_an_unrolled_chain_sharing_one_cell_object_matches_rnn_forward(site):
 
 
 def test_backprop_through_the_chain_gives_each_edge_one_term_of_backprop_through_time():
-    # Reusing one object on several edges makes separate copies of its arrays in the
-    # graph (no weight sharing in training): the BPTT gradient is the SUM of the copies'.
+    # Reusing one OBJECT on several edges (rather than naming it in `shared`) makes separate
+    # copies of its arrays in the graph, trained apart: the BPTT gradient is the SUM of theirs.
     cell, readout = cell_and_readout("prediction")
     graph = unrolled(cell, readout)
 
@@ -111,6 +111,31 @@ def test_backprop_through_the_chain_gives_each_edge_one_term_of_backprop_through
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
     # each step contributes a different term
     assert not np.allclose(per_edge[0].hh.weight, per_edge[-1].hh.weight)
+
+
+def test_a_cell_shared_by_name_gets_exactly_the_backprop_through_time_gradient():
+    # With `PCGraph(shared=...)` every recurrent edge names one cell: one parameter. The
+    # first edge takes a provided h0 = 0 node (RNNFirstStep would hold its own copy).
+    cell, readout = cell_and_readout("prediction")
+    nodes = [pcn.Node(f"x{t}", IN) for t in range(1, STEPS + 1)]
+    nodes += [pcn.Node(f"h{t}", HIDDEN) for t in range(STEPS + 1)] + [pcn.Node("y", OUT)]
+    edges = [pcn.Edge("cell", (f"h{t - 1}", f"x{t}"), f"h{t}") for t in range(1, STEPS + 1)]
+    edges.append(pcn.Edge(readout, f"h{STEPS}", "y"))
+    graph = pcn.PCGraph(nodes, edges, shared={"cell": cell})
+
+    def reference_loss(cell):
+        out = jax.vmap(lambda xs: L.rnn_forward(cell, readout, xs))(XS)
+        return jnp.mean(0.5 * jnp.sum(jnp.square(Y - out), axis=1))
+
+    @eqx.filter_jit
+    def gradients(graph, cell):
+        batch = {**inputs(h0_node=True), "y": Y}
+        return eqx.filter_grad(pcn.bp_loss)(graph, batch), eqx.filter_grad(reference_loss)(cell)
+
+    graph_grads, bptt = gradients(graph, cell)
+    got = jax.tree.leaves(graph_grads.shared["cell"])
+    for g, want in zip(got, jax.tree.leaves(bptt), strict=True):
+        np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-6)
 
 
 def test_rnn_forward_rejects_a_batch_instead_of_one_sequence():
