@@ -6,6 +6,7 @@ free values, learning updates the edge weights at the relaxed values.
 
 from . import activations as activations
 from . import energies as energies
+from . import layers as layers
 from .activations import get_activation as get_activation
 from .algorithms import BP as BP
 from .algorithms import IL as IL

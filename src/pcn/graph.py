@@ -134,7 +134,13 @@ class PCGraph(eqx.Module):
     def _check_edge_shapes(self) -> None:
         for i, edge in enumerate(self.edges):
             args = [jax.ShapeDtypeStruct(self.node(p).shape, jnp.float32) for p in edge.parents]
-            out = eqx.filter_eval_shape(self.edge_module(edge), *args)
+            try:
+                out = eqx.filter_eval_shape(self.edge_module(edge), *args)
+            except Exception as err:
+                raise ValueError(
+                    f"Edge {i} ({edge.parents} -> {edge.child!r}) fails on inputs of shapes "
+                    f"{[a.shape for a in args]}: {err}"
+                ) from err
             expected = self.node(edge.child).shape
             if not hasattr(out, "shape") or tuple(out.shape) != expected:
                 got = getattr(out, "shape", type(out).__name__)
