@@ -9,6 +9,11 @@ from . import energies as energies
 from . import layers as layers
 from .activations import get_activation as get_activation
 from .algorithms import BP as BP
+from .architectures import cnn as cnn
+from .architectures import resnet as resnet
+from .architectures import rnn as rnn
+from .architectures import rnn_batch as rnn_batch
+from .architectures import transformer as transformer
 from .algorithms import IL as IL
 from .algorithms import StepInfo as StepInfo
 from .algorithms import TrainState as TrainState

@@ -133,7 +133,10 @@ class PCGraph(eqx.Module):
 
     def _check_edge_shapes(self) -> None:
         for i, edge in enumerate(self.edges):
-            args = [jax.ShapeDtypeStruct(self.node(p).shape, jnp.float32) for p in edge.parents]
+            # check with the module's own float dtype (float64 models under x64)
+            leaves = jax.tree.leaves(eqx.filter(self.edge_module(edge), eqx.is_inexact_array))
+            dtype = leaves[0].dtype if leaves else jnp.result_type(float)
+            args = [jax.ShapeDtypeStruct(self.node(p).shape, dtype) for p in edge.parents]
             try:
                 out = eqx.filter_eval_shape(self.edge_module(edge), *args)
             except Exception as err:
