@@ -33,10 +33,11 @@ def _build(fn: Fn, params: Any, x: Any) -> Structure:
 def _targets(s: Structure, y: Any) -> list[Any]:
     """Flat target leaves, checked against the output structure and shapes."""
     tree = s.graph.out_tree
-    try:
-        leaves = tree.flatten_up_to(y)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"pcn.zil: y must have the structure of fn's output {tree}: {e}") from e
+    if jax.tree.structure(y) != tree:
+        raise ValueError(
+            f"pcn.zil: y must have the structure of fn's output {tree}, got {jax.tree.structure(y)}"
+        )
+    leaves = jax.tree.leaves(y)
     for v, leaf in zip(s.graph.outputs, leaves, strict=True):
         want = s.graph.values[v].shape
         if tuple(np.shape(leaf)) != want:

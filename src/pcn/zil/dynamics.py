@@ -19,6 +19,14 @@ update is -alpha times it): under the Z-IL conditions this equals updating
 them in place, because a leaf changed at step k can first influence an error
 at level >= k at step k + 2, after every leaf reading those errors recorded.
 
+Floating point: with forward initialisation every error starts at exactly 0,
+and it stays 0 while neither x_i nor an input of vertex i has moved (mu_i is
+then unchanged by definition), so such errors are not recomputed.  Recomputing
+them would give last-bit noise (the loop's mu is compiled differently from the
+forward pass, e.g. with fused multiply-adds), and gamma = 1 dynamics amplify
+noise ahead of the error front super-exponentially in deep graphs with products
+of two moving values (attention, layer norm) until it reaches the front.
+
 This is the reference used to check `levelwise_grads` and for the ablations of
 the paper's Appendix H (gamma != 1, no forward initialisation, no
 level-scheduled update, no levelling); every step costs one forward and one
@@ -27,6 +35,7 @@ VJP per vertex, identity vertices included.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,16 +85,24 @@ def simulate_grads(
         x0.append(clamp[j] if j in clamp else (val if forward_init else jnp.zeros_like(val)))
     steps = [lv if level_scheduled else s.depth for lv in vg.param_level]
     ops = [_vertex_op(vg, j) for j in range(n_v)]
+    # Vertices whose error is recomputed only once their value or an input moved.
+    memo = [forward_init and j not in clamp for j in range(n_v)]
 
     def energy_grads(xs: Sequence[Any]) -> tuple[list[Any], list[Any]]:
         """dE/dx for every vertex and dE/dzeta for every leaf at the current values."""
         slots = list(xs) + leaves + fixed
+        moved = [jnp.any(x != x_init) for x, x_init in zip(xs, x0, strict=True)]
         dx: list[Any] = [None] * (n_v + n_p)
         for j, v in enumerate(vg.vertices):
             ins = [slots[i] for i in v.inputs]
             diff = [i < n_v + n_p for i in v.inputs]
             (mu,), vjp = local_vjp(ops[j], ins, diff, [True])
             eps = mu - xs[j]
+            if memo[j]:
+                touched = functools.reduce(
+                    jnp.logical_or, [moved[i] for i in v.inputs if i < n_v], moved[j]
+                )
+                eps = jnp.where(touched, eps, jnp.zeros_like(eps))
             dx[j] = -eps if dx[j] is None else dx[j] - eps
             for i, ct in zip((i for i in v.inputs if i < n_v + n_p), vjp((eps,)), strict=True):
                 dx[i] = ct if dx[i] is None else dx[i] + ct
