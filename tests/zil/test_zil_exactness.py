@@ -312,3 +312,70 @@ def test_float32_models_match_backprop_to_single_precision():
         params = jax.tree.map(lambda a: a.astype(np.float32), params)
         x = normal(13, 2, 4, 8, scale=1.0).astype(np.float32)
         check(transformer_block, params, x, tol=1e-5)
+
+
+@jax.custom_vjp
+def _two_outputs(a, b):
+    return a * b, a + b
+
+
+_two_outputs.defvjp(
+    lambda a, b: ((a * b, a + b), (a, b)),
+    lambda r, g: (g[0] * r[1] + g[1], g[0] * r[0] + g[1]),
+)
+
+
+def _nested_scans(p, xs):
+    def outer(h, x):
+        def inner(c, _):
+            return jax.jit(lambda c: jnp.tanh(c @ p + x))(c), None
+
+        h, _ = lax.scan(inner, h, None, length=2)
+        return h, h.sum(-1)
+
+    h, ys = lax.scan(outer, jnp.zeros((3, 4)), xs)
+    return ys + h.sum()
+
+
+OTHER = {
+    "embedding lookup (gather)": (
+        lambda p, ids: jnp.tanh(p["emb"][ids] @ p["w"]),
+        {"emb": normal(40, 10, 5, scale=1.0), "w": normal(41, 5, 4)},
+        np.array([[1, 3, 3], [0, 9, 2]]),
+    ),
+    "lax.cond as one vertex": (
+        lambda p, x: lax.cond(x.sum() > 0, lambda a: jnp.sin(a @ p), lambda a: jnp.cos(a @ p), x),
+        normal(42, 5, 4),
+        normal(43, 3, 5, scale=1.0),
+    ),
+    "sort, cumsum, top_k and argmax masks": (
+        lambda p, x: (
+            jnp.sort(jnp.cumsum(x @ p, axis=1), axis=1)[:, :2]
+            + lax.top_k(x @ p, 2)[0] * jax.nn.one_hot(jnp.argmax(x @ p, -1), 4)[:, :2]
+        ),
+        normal(44, 5, 4),
+        normal(45, 3, 5, scale=1.0),
+    ),
+    "fori_loop with static bounds": (
+        lambda p, x: lax.fori_loop(0, 3, lambda i, h: jnp.tanh(h @ p), x),
+        normal(46, 5, 5),
+        normal(47, 3, 5, scale=1.0),
+    ),
+    "nested scans with a jit inside": (_nested_scans, normal(48, 4, 4), normal(49, 3, 3, 4)),
+    "custom_vjp with two outputs": (
+        lambda p, x: sum(_two_outputs(x @ p, jnp.tanh(x @ p))),
+        normal(50, 5, 4),
+        normal(51, 3, 5, scale=1.0),
+    ),
+    "outputs that feed other outputs, and a returned parameter": (
+        lambda p, x: [jnp.tanh(x @ p["w"]), jnp.tanh(x @ p["w"]) ** 2, p["a"]],
+        {"w": normal(52, 5, 4), "a": normal(53, 3)},
+        normal(54, 3, 5, scale=1.0),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(OTHER))
+def test_other_primitives_and_control_flow_get_the_backprop_gradient(name):
+    fn, params, x = OTHER[name]
+    check(fn, params, x)

@@ -87,13 +87,13 @@ def _clamp_outputs(g: Graph, live: set[int], live_ops: list[int]) -> tuple[int, 
 
 
 def _needed(g: Graph, live_ops: list[int]) -> tuple[int, ...]:
-    """Ops the forward pass must run: live ops and the constants they read."""
+    """Ops the forward pass must run: live ops, effects, and the constants they read."""
     live_set = set(live_ops)
     wanted: set[int] = set()
     needed = []
     for op_id in range(len(g.ops) - 1, -1, -1):
         op = g.ops[op_id]
-        if op_id in live_set or any(w in wanted for w in op.outputs):
+        if op_id in live_set or op.effectful or any(w in wanted for w in op.outputs):
             needed.append(op_id)
             wanted.update(op.inputs)
     return tuple(needed[::-1])

@@ -70,7 +70,9 @@ class Op:
     """One elementary function g_i: `fn(*inputs) -> tuple of outputs`.
 
     `where` names the equation (index and source line) for error messages;
-    `refusal` is set for primitives that cannot be part of Z-IL's graph.
+    `refusal` is set for primitives that cannot be part of Z-IL's graph;
+    `effectful` ops (e.g. `jax.debug.print`) run in the forward pass even though
+    no vertex reads them.
     """
 
     name: str
@@ -80,6 +82,7 @@ class Op:
     where: str
     diff: bool
     refusal: str | None = None
+    effectful: bool = False
 
 
 @dataclass
@@ -115,6 +118,7 @@ class Graph:
         inputs: Sequence[int],
         out_avals: Sequence[Any],
         where: str,
+        effectful: bool = False,
     ) -> list[int]:
         """Append an op; it is differentiable if a differentiable value feeds it."""
         diff = name not in _NON_DIFFERENTIABLE and any(self.values[i].diff for i in inputs)
@@ -134,6 +138,7 @@ class Graph:
                 where,
                 diff,
                 _REFUSED.get(name) if diff else None,
+                effectful,
             )
         )
         return outs
@@ -205,7 +210,8 @@ class _Tracer:
             return self.run(jaxpr, [self.g.const(c) for c in consts], ins, path)
         if touches_params and name == "scan":
             return self.scan(eqn, ins, where, path)
-        return self.g.add_op(name, _bind_fn(eqn), ins, [v.aval for v in eqn.outvars], where)
+        avals = [v.aval for v in eqn.outvars]
+        return self.g.add_op(name, _bind_fn(eqn), ins, avals, where, bool(eqn.effects))
 
     def scan(self, eqn: Any, ins: list[int], where: str, path: str) -> list[int]:
         """Unroll `lax.scan`: one inlined body per iteration (time steps become levels)."""
