@@ -10,7 +10,13 @@ from pcn.cli import main
 def test_list_names_every_experiment(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("digits-mlp", "fashion-mnist-mlp", "fashion-mnist-generative", "zil-training"):
+    for name in (
+        "digits-mlp",
+        "fashion-mnist-mlp",
+        "fashion-mnist-generative",
+        "zil-divergence",
+        "zil-training",
+    ):
         assert name in out
 
 

@@ -37,6 +37,7 @@ def test_every_registered_experiment_is_covered_by_a_quick_test():
         "digits-mlp",
         "fashion-mnist-mlp",
         "fashion-mnist-generative",
+        "zil-divergence",
         "zil-training",
     }
 
@@ -75,6 +76,26 @@ def test_zil_training_quick_run_has_identical_bp_and_zil_losses(tmp_path):
     assert results["max_abs_loss_diff"] < 1e-10
     assert results["max_abs_final_weight_diff"] < 1e-10
     assert len(results["loss"]["zil"]) == 30
+
+
+@pytest.mark.usefixtures("fashion_mnist_available")
+def test_zil_divergence_quick_run_reproduces_the_pattern_of_tables_3_1_and_3_2(tmp_path):
+    results = run_experiment("zil-divergence", out=tmp_path, quick=True, progress=False)
+    keys = [
+        f"divergence.{a}.{k}"
+        for a in ("mlp", "cnn", "rnn", "resnet", "transformer")
+        for k in ("levelled", "unlevelled")
+    ]
+    _check_outputs(tmp_path, results, keys)
+    div = results["divergence"]
+    for arch in ("mlp", "cnn", "rnn", "resnet", "transformer"):
+        assert div[arch]["levelled"] < 1e-12
+        for value in div[arch]["ablation"].values():
+            assert value > 1e-6
+    for arch in ("mlp", "cnn", "rnn"):
+        assert div[arch]["unlevelled"] < 1e-12
+    for arch in ("resnet", "transformer"):
+        assert div[arch]["unlevelled"] > 1e-3
 
 
 def test_unknown_experiment_error_lists_the_valid_names():

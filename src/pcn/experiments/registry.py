@@ -45,7 +45,13 @@ class Experiment:
 EXPERIMENTS: dict[str, Experiment] = {}
 
 # modules that register experiments when imported
-_MODULES = ("digits_mlp", "fashion_mnist_mlp", "fashion_mnist_generative", "zil_training")
+_MODULES = (
+    "digits_mlp",
+    "fashion_mnist_mlp",
+    "fashion_mnist_generative",
+    "zil_divergence",
+    "zil_training",
+)
 
 
 def experiment(name: str, summary: str) -> Callable[[Callable], Callable]:
