@@ -46,7 +46,13 @@ class Structure:
 
 
 def _identity(a: Any) -> tuple[Any]:
+    """Local function of a clamped output copy (op form: returns a tuple)."""
     return (a,)
+
+
+def _identity_fn(a: Any) -> Any:
+    """Local function of an identity vertex of Algorithm 4."""
+    return a
 
 
 def _liveness(g: Graph) -> tuple[set[int], list[int]]:
@@ -221,7 +227,3 @@ def vertex_graph(s: Structure, levelled: bool) -> VertexGraph:
         clamped=tuple(slot[c] if c >= 0 else -1 for c in s.clamped),
         param_level=tuple(s.level[p] for p in params),
     )
-
-
-def _identity_fn(a: Any) -> Any:
-    return a
