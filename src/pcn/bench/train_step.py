@@ -13,12 +13,9 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +25,7 @@ from .. import data as pcn_data
 from ..algorithms import BP, IL, make_train_step
 from ..models import mlp
 from . import handwritten
+from .timing import interleaved_medians
 
 SIZES = (784, 128, 128, 10)
 BATCH = 128
@@ -42,25 +40,8 @@ def _batches(ds: pcn_data.Dataset, seed: int) -> list[tuple[jax.Array, jax.Array
     ]
 
 
-def _interleaved_medians(
-    runners: dict[str, Callable[[jax.Array, jax.Array], Any]],
-    batches: list[tuple[jax.Array, jax.Array]],
-    warmup: int,
-    steps: int,
-) -> dict[str, float]:
-    """Median ms per step of each runner, timed in turns (one step of each per round) so
-    that slow and fast phases of a noisy machine hit every runner alike."""
-    for run_one in runners.values():
-        for i in range(warmup):
-            jax.block_until_ready(run_one(*batches[i % len(batches)]))
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for i in range(steps):
-        xb, yb = batches[(warmup + i) % len(batches)]
-        for name, run_one in runners.items():
-            start = time.perf_counter()
-            jax.block_until_ready(run_one(xb, yb))
-            times[name].append(time.perf_counter() - start)
-    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+def _on_batches(run_one, batches):
+    return lambda i: run_one(*batches[i % len(batches)])
 
 
 def _library_runner(algorithm, seed: int):
@@ -99,7 +80,11 @@ def measure(*, steps: int = 300, warmup: int = 20, seed: int = 0, data_dir=None)
         "pc_t20_unfused": _library_runner(IL(20, gamma=GAMMA, fuse=False), seed),
         "handwritten_t20": _handwritten_runner(20, seed),
     }
-    ms = _interleaved_medians(runners, batches, warmup, steps)
+    ms = interleaved_medians(
+        {name: _on_batches(run, batches) for name, run in runners.items()},
+        warmup=warmup,
+        steps=steps,
+    )
     run_one = _library_runner(IL(20, gamma=GAMMA), seed)
     jax.block_until_ready(run_one(*batches[0]))  # compile outside the timed epoch
     start = time.perf_counter()
