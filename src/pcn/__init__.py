@@ -7,13 +7,9 @@ free values, learning updates the edge weights at the relaxed values.
 from . import activations as activations
 from . import energies as energies
 from . import layers as layers
+from . import zil as zil
 from .activations import get_activation as get_activation
 from .algorithms import BP as BP
-from .architectures import cnn as cnn
-from .architectures import resnet as resnet
-from .architectures import rnn as rnn
-from .architectures import rnn_batch as rnn_batch
-from .architectures import transformer as transformer
 from .algorithms import IL as IL
 from .algorithms import StepInfo as StepInfo
 from .algorithms import TrainState as TrainState
@@ -23,6 +19,11 @@ from .algorithms import init_optimizer as init_optimizer
 from .algorithms import make_train_step as make_train_step
 from .algorithms import parameters as parameters
 from .algorithms import update_weights as update_weights
+from .architectures import cnn as cnn
+from .architectures import resnet as resnet
+from .architectures import rnn as rnn
+from .architectures import rnn_batch as rnn_batch
+from .architectures import transformer as transformer
 from .checkpoint import checkpoint_path as checkpoint_path
 from .checkpoint import latest_checkpoint as latest_checkpoint
 from .checkpoint import load_checkpoint as load_checkpoint

@@ -15,6 +15,7 @@ def test_list_names_every_experiment(capsys):
         "fashion-mnist-mlp",
         "fashion-mnist-generative",
         "zil-divergence",
+        "zil-timing",
         "zil-training",
     ):
         assert name in out

@@ -38,6 +38,7 @@ def test_every_registered_experiment_is_covered_by_a_quick_test():
         "fashion-mnist-mlp",
         "fashion-mnist-generative",
         "zil-divergence",
+        "zil-timing",
         "zil-training",
     }
 
@@ -96,6 +97,14 @@ def test_zil_divergence_quick_run_reproduces_the_pattern_of_tables_3_1_and_3_2(t
         assert div[arch]["unlevelled"] < 1e-12
     for arch in ("resnet", "transformer"):
         assert div[arch]["unlevelled"] > 1e-3
+
+
+@pytest.mark.usefixtures("fashion_mnist_available")
+def test_zil_timing_quick_run_reports_every_method_on_every_architecture(tmp_path):
+    results = run_experiment("zil-timing", out=tmp_path, quick=True, progress=False)
+    archs = ("mlp", "cnn", "rnn", "resnet", "transformer")
+    keys = [f"ms_per_update.{a}.{m}" for a in archs for m in ("bp", "pc", "zil", "zil_traced")]
+    _check_outputs(tmp_path, results, [*keys, *[f"ms_per_update.{a}.pc_T" for a in archs]])
 
 
 def test_unknown_experiment_error_lists_the_valid_names():

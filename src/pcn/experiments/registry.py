@@ -50,6 +50,7 @@ _MODULES = (
     "fashion_mnist_mlp",
     "fashion_mnist_generative",
     "zil_divergence",
+    "zil_timing",
     "zil_training",
 )
 

@@ -52,11 +52,18 @@ FULL = DivergenceConfig(batch_size=20, learning_rate=0.01, side=28)
 QUICK = DivergenceConfig(batch_size=4, learning_rate=0.01, side=14)
 
 
-def _model(arch: str, images: np.ndarray, labels: np.ndarray, side: int, key: jax.Array):
+def build_model(
+    arch: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    side: int,
+    key: jax.Array,
+    dtype: jnp.dtype = jnp.float64,
+):
     """The graph and the batch of `arch` on Fashion-MNIST images pooled to side x side."""
-    y = jnp.asarray(one_hot(labels, 10), jnp.float64)
+    y = jnp.asarray(one_hot(labels, 10), dtype)
     pool = 28 // side
-    rows = jnp.asarray(images, jnp.float64).reshape(-1, side, pool, side, pool).mean((2, 4))
+    rows = jnp.asarray(images, dtype).reshape(-1, side, pool, side, pool).mean((2, 4))
     flat = rows.reshape(len(rows), -1)
     if arch == "mlp":
         return mlp((side * side, 64, 64, 10), key=key), {"x": flat, "y": y}
@@ -110,7 +117,7 @@ def run(ctx: RunContext) -> Report:
     levelled_already: dict[str, bool] = {}
     with jax.enable_x64(True):
         for i, arch in enumerate(ARCHITECTURES):
-            graph, batch = _model(
+            graph, batch = build_model(
                 arch, ds.x_train, ds.y_train, cfg.side, jax.random.key(ctx.seed + i)
             )
             levelled_already[arch] = is_levelled(graph, ["y"])
