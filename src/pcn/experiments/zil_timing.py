@@ -106,11 +106,9 @@ def run(ctx: RunContext) -> Report:
     ds = load_subset("fashion-mnist", ctx, train=cfg.batch_size, test=0)
     ms: dict[str, dict] = {}
     for i, arch in enumerate(ARCHITECTURES):
-        with jax.enable_x64(False):
-            graph, batch = build_model(
-                arch, ds.x_train, ds.y_train, cfg.side, jax.random.key(ctx.seed + i)
-            )
-        batch = {k: jnp.asarray(v, jnp.float32) for k, v in batch.items()}
+        graph, batch = build_model(
+            arch, ds.x_train, ds.y_train, cfg.side, jax.random.key(ctx.seed + i), jnp.float32
+        )
         levelled = level_graph(graph, ["y"])
         runners = {
             "bp": _trainer_runner(graph, BP(), batch, cfg.learning_rate),
