@@ -1,0 +1,20 @@
+"""PC graphs (thesis chapter 5): learning on arbitrary topologies, one model, many queries.
+
+- `topology`: binary adjacency masks `M` (Eq. 5.1, Fig. 5.5) with named neuron groups.
+- `build`: `pc_graph(topology)`, a `pcn.PCGraph` with one node per group, one edge per block.
+- `query`: query by conditioning (Eq. 5.5) and by initialisation (Eq. 5.6), relaxed to a
+  tolerance, and the tasks on top (classify, generate, complete, denoise).
+"""
+
+from .build import MaskedBlock as MaskedBlock
+from .build import TopK as TopK
+from .build import pc_graph as pc_graph
+from .build import top_k as top_k
+from .build import weight_matrix as weight_matrix
+from .topology import Topology as Topology
+from .topology import assemblies as assemblies
+from .topology import check_mask as check_mask
+from .topology import feedforward as feedforward
+from .topology import fully_connected as fully_connected
+from .topology import generative as generative
+from .topology import with_lateral as with_lateral
