@@ -3,7 +3,8 @@
 - `topology`: binary adjacency masks `M` (Eq. 5.1, Fig. 5.5) with named neuron groups.
 - `build`: `pc_graph(topology)`, a `pcn.PCGraph` with one node per group, one edge per block.
 - `query`: query by conditioning (Eq. 5.5) and by initialisation (Eq. 5.6), relaxed to a
-  tolerance, and the tasks on top (classify, generate, complete, denoise).
+  tolerance; `tasks`: classify, generate, complete, denoise on top of them.
+- `train`: Algorithm 8 (`pcn.IL` from zeros, Adam with weight decay on the weights).
 """
 
 from .build import MaskedBlock as MaskedBlock
@@ -11,6 +12,16 @@ from .build import TopK as TopK
 from .build import pc_graph as pc_graph
 from .build import top_k as top_k
 from .build import weight_matrix as weight_matrix
+from .query import QueryResult as QueryResult
+from .query import condition as condition
+from .query import fix_neurons as fix_neurons
+from .query import initialise as initialise
+from .tasks import TaskResult as TaskResult
+from .tasks import classify as classify
+from .tasks import complete as complete
+from .tasks import denoise as denoise
+from .tasks import generate as generate
+from .tasks import one_hot as one_hot
 from .topology import Topology as Topology
 from .topology import assemblies as assemblies
 from .topology import check_mask as check_mask
@@ -18,3 +29,5 @@ from .topology import feedforward as feedforward
 from .topology import fully_connected as fully_connected
 from .topology import generative as generative
 from .topology import with_lateral as with_lateral
+from .train import batch as batch
+from .train import trainer as trainer

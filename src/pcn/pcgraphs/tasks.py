@@ -1,0 +1,136 @@
+"""One trained PC graph, many tasks (thesis section 5.2): thin queries on named groups.
+
+- `classify`: fix the pixels, read the label neurons (conditioning, Eq. 5.5).
+- `generate`: fix the one-hot label, read the sensory neurons (conditioning).
+- `complete`: fix the known pixels (and optionally the label, section 5.4), read the
+  rest (conditioning), or only start from them (`by="initialisation"`, Eq. 5.6).
+- `denoise`: start the sensory neurons at the noisy image and relax all (Eq. 5.6).
+
+Every task returns the answer and the `QueryResult` (steps taken, energy, convergence).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..graph import PCGraph
+from .query import QueryResult, condition, initialise
+from .topology import LABEL, SENSORY
+
+
+class TaskResult(NamedTuple):
+    """The answer of a task and the query that produced it."""
+
+    output: jax.Array
+    query: QueryResult
+
+
+def one_hot(labels: jax.Array, n_labels: int) -> jax.Array:
+    """Class indices `(batch,)` as one-hot `(batch, n_labels)`; one-hot input is checked.
+
+    Raises:
+        ValueError: labels out of range, or one-hot rows of the wrong width.
+    """
+    labels = jnp.asarray(labels)
+    if labels.ndim == 2:
+        if labels.shape[1] != n_labels:
+            raise ValueError(
+                f"Got labels with {labels.shape[1]} classes, but the graph has {n_labels} "
+                "label neurons; the label count must match."
+            )
+        return labels
+    if labels.ndim != 1 or not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise ValueError(
+            f"Labels must be class indices (batch,) or one-hot (batch, {n_labels}), "
+            f"got shape {labels.shape} of {labels.dtype}."
+        )
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= n_labels):
+        raise ValueError(
+            f"Class indices must lie in range(0, {n_labels}) (the graph has {n_labels} label "
+            f"neurons), got values from {int(labels.min())} to {int(labels.max())}."
+        )
+    return jax.nn.one_hot(labels, n_labels)
+
+
+def _n_labels(graph: PCGraph, label: str) -> int:
+    if label not in graph.names:
+        raise ValueError(f"The graph has no label group {label!r}; nodes are {list(graph.names)}.")
+    return graph.node(label).shape[0]
+
+
+def classify(
+    graph: PCGraph,
+    inputs: jax.Array,
+    *,
+    sensory: str = SENSORY,
+    label: str = LABEL,
+    **relax: Any,
+) -> TaskResult:
+    """Class indices `(batch,)`: argmax of the label neurons with the pixels fixed."""
+    _n_labels(graph, label)
+    result = condition(graph, {}, {sensory: inputs}, **relax)
+    return TaskResult(jnp.argmax(result.values[label], axis=-1), result)
+
+
+def generate(
+    graph: PCGraph,
+    labels: jax.Array,
+    *,
+    sensory: str = SENSORY,
+    label: str = LABEL,
+    **relax: Any,
+) -> TaskResult:
+    """Sensory values `(batch, d)` generated with the one-hot label fixed."""
+    target = one_hot(labels, _n_labels(graph, label))
+    result = condition(graph, {}, {label: target}, **relax)
+    return TaskResult(result.values[sensory], result)
+
+
+def complete(
+    graph: PCGraph,
+    inputs: jax.Array,
+    known: jax.Array,
+    *,
+    labels: jax.Array | None = None,
+    by: str = "condition",
+    sensory: str = SENSORY,
+    label: str = LABEL,
+    **relax: Any,
+) -> TaskResult:
+    """Sensory values with the missing part (`known` False) filled in.
+
+    `by="condition"` fixes the known pixels (and the label if `labels` is given);
+    `by="initialisation"` only starts the sensory neurons at `inputs` (unknown pixels at
+    zero), so no pixel is taken as certain.
+    """
+    inputs = jnp.asarray(inputs)
+    known = jnp.asarray(known, dtype=bool)
+    fixed: dict[str, Any] = {}
+    if labels is not None:
+        fixed[label] = one_hot(labels, _n_labels(graph, label))
+    if by == "condition":
+        fixed[sensory] = (inputs, known)
+        result = condition(graph, {}, fixed, **relax)
+    elif by == "initialisation":
+        if fixed:
+            result = condition(graph, {sensory: jnp.where(known, inputs, 0.0)}, fixed, **relax)
+        else:
+            result = initialise(graph, {sensory: jnp.where(known, inputs, 0.0)}, **relax)
+    else:
+        raise ValueError(f"`by` must be 'condition' or 'initialisation', got {by!r}.")
+    return TaskResult(result.values[sensory], result)
+
+
+def denoise(
+    graph: PCGraph,
+    noisy: jax.Array,
+    *,
+    sensory: str = SENSORY,
+    **relax: Any,
+) -> TaskResult:
+    """Sensory values relaxed from the noisy input (query by initialisation, Eq. 5.6)."""
+    result = initialise(graph, {sensory: noisy}, **relax)
+    return TaskResult(result.values[sensory], result)
