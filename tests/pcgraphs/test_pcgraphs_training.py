@@ -1,0 +1,86 @@
+"""Training PC graphs (Algorithm 8) and querying one trained graph for several tasks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pcn.pcgraphs import (
+    assemblies,
+    batch,
+    classify,
+    complete,
+    denoise,
+    fully_connected,
+    generate,
+    pc_graph,
+    top_k,
+    trainer,
+)
+
+QUERY = {"tol": 1e-5, "max_steps": 2000, "gamma": 0.2}
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A fully connected graph (16 pixels, 4 labels, 12 hidden) trained on 4 patterns."""
+    rng = np.random.default_rng(0)
+    patterns = jnp.asarray((rng.random((4, 16)) < 0.5).astype(np.float32))
+    graph = pc_graph(fully_connected(32, sensory=16, labels=4), key=jax.random.key(0))
+    step = trainer(graph, steps=20, gamma=0.2, learning_rate=3e-3)
+    state = step.init(graph)
+    data = batch(graph, patterns, jnp.arange(4))
+    losses = []
+    for _ in range(200):
+        state, info = step(state, data)
+        losses.append(float(info.loss))
+    return step.graph(state), patterns, losses
+
+
+def test_training_a_fully_connected_graph_on_patterns_and_labels_lowers_its_energy(trained):
+    _, _, losses = trained
+    assert losses[-1] < 0.01 * losses[0]
+
+
+def test_the_trained_graph_classifies_its_training_patterns_by_conditioning_on_the_pixels(
+    trained,
+):
+    graph, patterns, _ = trained
+    result = classify(graph, patterns, **QUERY)
+    np.testing.assert_array_equal(result.output, np.arange(4))
+    assert bool(result.query.converged)
+
+
+def test_the_same_graph_generates_each_pattern_from_its_label(trained):
+    graph, patterns, _ = trained
+    result = generate(graph, jnp.arange(4), **QUERY)
+    assert np.mean(np.abs(result.output - patterns)) < 0.1
+
+
+def test_the_same_graph_completes_half_a_pattern_given_its_label(trained):
+    graph, patterns, _ = trained
+    known = jnp.arange(16) < 8
+    result = complete(graph, patterns * known, known, labels=jnp.arange(4), **QUERY)
+    np.testing.assert_array_equal(result.output[:, :8], patterns[:, :8])
+    assert np.mean(np.abs(result.output[:, 8:] - patterns[:, 8:])) < 0.1
+
+
+def test_the_same_graph_denoises_by_initialisation_lowering_the_error(trained):
+    graph, patterns, _ = trained
+    noisy = patterns + 0.3 * jax.random.normal(jax.random.key(1), patterns.shape)
+    result = denoise(graph, noisy, **QUERY)
+    assert np.mean((result.output - patterns) ** 2) < np.mean((noisy - patterns) ** 2)
+
+
+def test_an_assembly_of_neurons_with_top_k_firing_trains_and_lowers_its_energy():
+    topology = assemblies(3, 16, 0.3, 0.3, key=0, names=["sensory", "cluster_2", "cluster_3"])
+    f = {name: top_k(0.25, "tanh") for name in topology.groups}
+    graph = pc_graph(topology, activation=f, key=jax.random.key(2))
+    x = (jax.random.uniform(jax.random.key(3), (4, 16)) < 0.5).astype(jnp.float32)
+    step = trainer(graph, steps=10, gamma=0.2, learning_rate=1e-2, weight_decay=1e-4)
+    state = step.init(graph)
+    losses = []
+    for _ in range(40):
+        state, info = step(state, batch(graph, x))
+        losses.append(float(info.loss))
+    assert np.isfinite(losses).all() and losses[-1] < 0.5 * losses[0]
