@@ -63,7 +63,7 @@ def test_assemblies_are_sparse_clusters_connected_in_a_chain_with_the_given_dens
 def test_a_layered_mask_builds_a_graph_of_block_sized_edges_and_no_n_by_n_weight():
     t = feedforward([16, 8, 4])
     graph = pc_graph(t, key=jax.random.key(0))
-    shapes = sorted(graph.edge_module(e).linear.weight.shape for e in graph.edges)
+    shapes = sorted(graph.edge_module(e).weight.shape for e in graph.edges)
     assert shapes == [(4, 8), (8, 16)]
     assert graph.order == ("sensory", "hidden_1", "hidden_2")
     theta = weight_matrix(graph, t)

@@ -3,11 +3,12 @@
 The prediction of neuron i is `mu_i = sum_j theta_ji f(x_j)` (thesis Eq. 5.1) with
 `theta` masked by `M`. Grouping the neurons, `mu_b = sum_a W_ab f(x_a)` over the groups
 `a` with any connection into `b`, where `W_ab` is the `(|b|, |a|)` block of `theta`
-masked by the transposed block of `M`. So a layered mask becomes a layered graph (no
-`n x n` product), and connections within a group are a self-edge (a cycle: use
-`zeros_init` or `normal_init`, not `forward_init`). The energy is Eq. 5.2,
-`E = 1/2 sum_i eps_i^2`, summed over the groups that have an incoming edge (a group with
-none is a root and, as everywhere in `pcn`, carries no energy).
+masked by the transposed block of `M` (a `MaskedBlock`, as `pcn.layers.MaskedLinear`).
+So a layered mask becomes a layered graph (no `n x n` product), and connections within
+a group are a self-edge (a cycle: use `zeros_init` or `normal_init`, not
+`forward_init`). The energy is Eq. 5.2, `E = 1/2 sum_i eps_i^2`, summed over the groups
+that have an incoming edge (a group with none is a root and, as everywhere in `pcn`,
+carries no energy).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import numpy as np
 
 from ..activations import Activation, get_activation
 from ..graph import Edge, Node, PCGraph
-from ..layers import MaskedLinear
 from .topology import Topology
 
 
@@ -51,13 +51,21 @@ def top_k(fraction: float, base: str | Activation = "identity") -> TopK:
 
 
 class MaskedBlock(eqx.Module):
-    """One block of Eq. 5.1: `x_a -> (W_ab * M_ab^T) f_a(x_a)` for one example."""
+    """One block of Eq. 5.1 for one example: `x_a -> (W * M) f_a(x_a) (+ b)`.
+
+    `W` is `(|b|, |a|)`; the boolean `mask` `M` (the transposed block of the adjacency)
+    is not a floating-point leaf, so it is never trained; masked weights start at zero
+    and get zero gradient (as in `pcn.layers.MaskedLinear`).
+    """
 
     f: Activation = eqx.field(static=True)
-    linear: MaskedLinear
+    weight: jax.Array
+    mask: jax.Array
+    bias: jax.Array | None
 
     def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
-        return self.linear(self.f(x))
+        y = jnp.where(self.mask, self.weight, 0) @ self.f(x)
+        return y if self.bias is None else y + self.bias
 
 
 def _activation_of(activation, group: str) -> Activation:
@@ -85,7 +93,8 @@ def pc_graph(
             one for all groups, or `{group: f}` (missing groups: identity).
         key: PRNG key of the weights.
         bias: add a learned bias to every predicted group (Eq. 5.1 has none).
-        weight_scale: factor on the initial weights (`eqx.nn.Linear`'s uniform init).
+        weight_scale: factor on the initial weights, uniform in +-1/sqrt(|source group|)
+            (`eqx.nn.Linear`'s init), drawn with NumPy seeded by `key`.
 
     Returns:
         A `pcn.PCGraph` whose nodes are the groups (in order) and whose edges are the
@@ -108,29 +117,32 @@ def pc_graph(
             )
     nodes = [Node(name, len(idx)) for name, idx in topology.groups.items()]
     pairs = [(a, b) for b in topology.groups for a in topology.groups if topology.block(a, b).any()]
-    keys = jax.random.split(key, max(len(pairs), 1))
+    # weights drawn with NumPy from `key`: eager jax.random would compile once per shape
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).reshape(-1))
+    dtype = jnp.result_type(float)
     edges, predicted = [], set()
-    for (a, b), k in zip(pairs, keys, strict=False):
-        block = topology.block(a, b)
-        linear = MaskedLinear(
-            block.shape[0], block.shape[1], block.T, use_bias=bias and b not in predicted, key=k
-        )
-        if weight_scale != 1.0:
-            linear = eqx.tree_at(
-                lambda m: m.linear.weight, linear, linear.linear.weight * weight_scale
-            )
+    for a, b in pairs:
+        mask_ab = topology.block(a, b).T  # (|b|, |a|)
+        bound = weight_scale / np.sqrt(mask_ab.shape[1])  # eqx.nn.Linear's uniform init
+        weight = np.where(mask_ab, rng.uniform(-bound, bound, mask_ab.shape), 0.0)
+        b_vec = None
+        if bias and b not in predicted:
+            b_vec = jnp.asarray(rng.uniform(-bound, bound, mask_ab.shape[0]), dtype)
         predicted.add(b)
-        edges.append(Edge(MaskedBlock(_activation_of(activation, a), linear), a, b))
+        module = MaskedBlock(
+            _activation_of(activation, a), jnp.asarray(weight, dtype), jnp.asarray(mask_ab), b_vec
+        )
+        edges.append(Edge(module, a, b))
     return PCGraph(nodes, edges)
 
 
-def weight_matrix(graph: PCGraph, topology: Topology) -> jax.Array:
+def weight_matrix(graph: PCGraph, topology: Topology) -> np.ndarray:
     """The effective `(n, n)` matrix `theta` (`theta[j, i]`: weight of j predicting i) of a
     graph made by `pc_graph(topology, ...)`; for inspection and tests, not for compute."""
-    theta = jnp.zeros((topology.n, topology.n))
+    theta = np.zeros((topology.n, topology.n))
     for edge in graph.edges:
         module = graph.edge_module(edge)
         (a,), b = edge.parents, edge.child
         rows, cols = topology.groups[a], topology.groups[b]
-        theta = theta.at[np.ix_(rows, cols)].set(module.linear.weight.T)
+        theta[np.ix_(rows, cols)] = np.where(np.asarray(module.mask), module.weight, 0).T
     return theta

@@ -229,14 +229,11 @@ def assemblies(
             raise ValueError(
                 f"Connection {(a, b)} must join two different clusters in range({n_clusters})."
             )
-    if isinstance(key, int | np.integer):
-        key = jax.random.key(int(key))
+    seed = key if isinstance(key, int | np.integer) else jax.random.key_data(key)
+    rng = np.random.default_rng(np.asarray(seed).reshape(-1))  # NumPy: no compile per shape
     n = n_clusters * size
-    k_within, k_between = jax.random.split(key)
-    within = np.asarray(jax.random.bernoulli(k_within, p_within, (n_clusters, size, size)))
-    between = np.asarray(
-        jax.random.bernoulli(k_between, p_between, (max(len(pairs), 1), size, size))
-    )
+    within = rng.random((n_clusters, size, size)) < p_within
+    between = rng.random((len(pairs), size, size)) < p_between
     mask = np.zeros((n, n), dtype=bool)
     for c in range(n_clusters):
         s = slice(c * size, (c + 1) * size)
