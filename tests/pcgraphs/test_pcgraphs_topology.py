@@ -100,3 +100,12 @@ def test_masks_of_the_wrong_shape_or_not_binary_or_with_a_diagonal_are_refused()
         pc_graph(np.zeros((3, 3), bool), key=jax.random.key(0))
     with pytest.raises(IndexError, match="out of range"):
         fully_connected(3, sensory=1).locate(5)
+
+
+def test_split_and_join_move_between_all_neurons_and_named_groups():
+    t = with_lateral(feedforward([3, 2], labels=2))
+    x = np.arange(14.0).reshape(2, 7)
+    parts = t.split(x)
+    assert parts["hidden_1"].tolist() == [[3.0, 4.0], [10.0, 11.0]]
+    np.testing.assert_array_equal(t.join(parts), x)
+    assert t.locate(5) == ("label", 0)

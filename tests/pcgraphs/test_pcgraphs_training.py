@@ -13,9 +13,11 @@ from pcn.pcgraphs import (
     denoise,
     fully_connected,
     generate,
+    generative,
     pc_graph,
     top_k,
     trainer,
+    with_lateral,
 )
 
 QUERY = {"tol": 1e-5, "max_steps": 2000, "gamma": 0.2}
@@ -84,3 +86,31 @@ def test_an_assembly_of_neurons_with_top_k_firing_trains_and_lowers_its_energy()
         state, info = step(state, batch(graph, x))
         losses.append(float(info.loss))
     assert np.isfinite(losses).all() and losses[-1] < 0.5 * losses[0]
+
+
+def test_completion_by_initialisation_lets_every_pixel_move_and_fills_in_the_missing_half(
+    trained,
+):
+    graph, patterns, _ = trained
+    known = jnp.arange(16) < 8
+    result = complete(graph, patterns * known, known, by="initialisation", **QUERY)
+    assert not np.array_equal(result.output[:, :8], patterns[:, :8])
+    missing_error = np.mean(np.abs(result.output[:, 8:] - patterns[:, 8:]))
+    assert missing_error < np.mean(np.abs(patterns[:, 8:]))
+
+
+def test_a_generative_graph_with_lateral_connections_trains_and_generates_from_labels():
+    topology = with_lateral(generative([16, 12], labels=4))
+    graph = pc_graph(topology, key=jax.random.key(4))
+    patterns = (jax.random.uniform(jax.random.key(5), (4, 16)) < 0.5).astype(jnp.float32)
+    step = trainer(graph, steps=20, gamma=0.2, learning_rate=1e-2)
+    state = step.init(graph)
+    data = batch(graph, patterns, jnp.arange(4))
+    first = None
+    for _ in range(100):
+        state, info = step(state, data)
+        first = float(info.loss) if first is None else first
+    assert float(info.loss) < 0.1 * first
+    result = generate(step.graph(state), jnp.arange(4), **QUERY)
+    assert bool(result.query.converged)
+    assert np.mean(np.abs(result.output - patterns)) < 0.25

@@ -158,9 +158,13 @@ def initialise(
     check_batch(graph, start_values)
     start = _start_values(graph, start_values, _batch_of(start_values), key, std)
     check_free_nodes(graph, frozenset(), {})
-    return _relax_until(
-        graph, start, {}, fixed=frozenset(), tol=tol, max_steps=max_steps, gamma=gamma
-    )
+    return _relax_until(graph, start, {}, frozenset(), *_traced(tol, max_steps, gamma))
+
+
+def _traced(tol: float, max_steps: int, gamma: float) -> tuple[jax.Array, ...]:
+    """The settings as arrays: traced, so a new tolerance or cap does not recompile."""
+    dtype = jnp.result_type(float)
+    return jnp.asarray(tol, dtype), jnp.asarray(max_steps), jnp.asarray(gamma, dtype)
 
 
 @eqx.filter_jit
@@ -168,11 +172,10 @@ def _relax_until(
     graph: PCGraph,
     values: Values,
     masks: Mapping[str, jax.Array],
-    *,
     fixed: frozenset[str],
-    tol: float,
-    max_steps: int,
-    gamma: float,
+    tol: jax.Array,
+    max_steps: jax.Array,
+    gamma: jax.Array,
 ) -> QueryResult:
     """SGD on the values not in `fixed` (masked elements held) in a bounded while loop."""
     hoisted = graph.hoist(values, fixed)
@@ -204,7 +207,7 @@ def _relax_until(
         return new, new_e, new_grads, t + 1, e - new_e
 
     grads0, e0 = grad_fn(free)
-    init = (free, e0, grads0, jnp.asarray(0), jnp.full_like(e0, jnp.inf))
+    init = (free, e0, grads0, jnp.zeros_like(max_steps), jnp.full_like(e0, jnp.inf))
     free, e, _, steps, delta = jax.lax.while_loop(cond, body, init)
     return QueryResult({**frozen, **free}, steps, e, converged(delta))
 
