@@ -12,6 +12,7 @@ from pcn.pcgraphs import (
     fully_connected,
     generative,
     pc_graph,
+    refine,
     top_k,
     weight_matrix,
     with_lateral,
@@ -109,3 +110,19 @@ def test_split_and_join_move_between_all_neurons_and_named_groups():
     assert parts["hidden_1"].tolist() == [[3.0, 4.0], [10.0, 11.0]]
     np.testing.assert_array_equal(t.join(parts), x)
     assert t.locate(5) == ("label", 0)
+
+
+def test_refining_a_raw_layered_mask_recovers_its_layers_and_builds_block_sized_edges():
+    layered = with_lateral(feedforward([4, 3, 2], labels=2), ["hidden_2"])
+    coarse = Topology(layered.mask, {"sensory": range(4), "hidden": range(4, 11)})
+    refined = refine(coarse)
+    assert {g: i.tolist() for g, i in refined.groups.items()} == {
+        "sensory": [0, 1, 2, 3],
+        "hidden_1": [4, 5, 6],
+        "hidden_2": [7, 8],
+        "hidden_3": [9, 10],
+    }
+    graph = pc_graph(refined, key=jax.random.key(0))
+    shapes = sorted(graph.edge_module(e).weight.shape for e in graph.edges)
+    assert shapes == [(2, 2), (2, 2), (2, 3), (3, 4)]
+    assert refine(fully_connected(6, sensory=3)).groups.keys() == {"sensory", "hidden"}

@@ -28,6 +28,7 @@ from .topology import check_mask as check_mask
 from .topology import feedforward as feedforward
 from .topology import fully_connected as fully_connected
 from .topology import generative as generative
+from .topology import refine as refine
 from .topology import with_lateral as with_lateral
 from .train import batch as batch
 from .train import trainer as trainer

@@ -243,3 +243,44 @@ def assemblies(
     np.fill_diagonal(mask, False)
     groups = {name: range(c * size, (c + 1) * size) for c, name in enumerate(names)}
     return Topology(mask, groups)
+
+
+def refine(topology: Topology, *, max_groups: int | None = None) -> Topology:
+    """Split the groups of `topology` until every block of the mask between two groups is
+    either used or entirely empty, so `pc_graph` skips the empty ones.
+
+    A raw mask given with coarse groups (say "sensory" and "hidden") is thus turned into
+    its layered form: hidden neurons that receive from or send to different groups go to
+    different groups (named "hidden_1", "hidden_2", ... in neuron order), and a layered
+    mask costs block-sized products, never an `n x n` one. A group that is not split keeps
+    its name. Sparse random masks may split into many small groups: `max_groups` stops
+    the refinement (keeping the last partition within the bound).
+    """
+    mask = topology.mask
+    names = list(topology.groups)
+    labels = np.empty(topology.n, dtype=int)
+    for g, idx in enumerate(topology.groups.values()):
+        labels[idx] = g
+    origin = labels.copy()  # the original group of every neuron, for naming
+    while True:
+        onehot = np.eye(labels.max() + 1, dtype=bool)[labels]
+        receives = (mask.T.astype(int) @ onehot) > 0  # (n, k): gets input from group k
+        sends = (mask.astype(int) @ onehot) > 0  # (n, k): predicts some neuron of group k
+        signature = np.concatenate([labels[:, None], receives, sends], axis=1)
+        _, first, inverse = np.unique(signature, axis=0, return_index=True, return_inverse=True)
+        rank = np.argsort(np.argsort(first))  # number the new groups by first neuron
+        new = rank[inverse.reshape(-1)]
+        k = new.max() + 1
+        if k == labels.max() + 1 or (max_groups is not None and k > max_groups):
+            break
+        labels = new
+    groups: dict[str, np.ndarray] = {}
+    for g in range(labels.max() + 1):
+        idx = np.flatnonzero(labels == g)
+        base = names[origin[idx[0]]]
+        parts = np.unique(labels[origin == origin[idx[0]]])
+        if len(parts) == 1:
+            groups[base] = idx
+        else:
+            groups[f"{base}_{int(np.flatnonzero(parts == g)[0]) + 1}"] = idx
+    return Topology(mask, groups)
