@@ -83,6 +83,9 @@ def test_the_tolerance_stops_early_and_reports_converged_while_the_cap_reports_n
     assert bool(loose.converged) and 1 <= int(loose.steps) < 5000
     capped = condition(graph, {}, x, tol=1e-12, max_steps=3, gamma=0.1)
     assert not bool(capped.converged) and int(capped.steps) == 3
+    diverged = condition(graph, {}, x, tol=1e-3, max_steps=5000, gamma=50.0)
+    assert not bool(diverged.converged) and int(diverged.steps) < 5000
+    assert not np.isfinite(np.asarray(diverged.energy)).all()
 
 
 def test_bad_queries_and_label_counts_are_refused_with_clear_errors():

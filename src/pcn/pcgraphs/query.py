@@ -35,7 +35,8 @@ class QueryResult(NamedTuple):
     values: Values
     steps: jax.Array  # () int: relaxation steps taken
     energy: jax.Array  # (batch,): energy (Eq. 5.2) of each example at the final values
-    converged: jax.Array  # () bool: every |dE| < tol at the last step (False at the cap)
+    converged: jax.Array  # () bool: every |dE| < tol at the last step (False at the cap
+    # or when the energy became non-finite: lower gamma)
 
 
 def _start_values(
@@ -138,7 +139,7 @@ def condition(
         )
     masks = {n: m for n, m in masks.items() if n not in fully}
     check_free_nodes(graph, fully, masks)
-    return _relax_until(graph, start, masks, fixed=fully, tol=tol, max_steps=max_steps, gamma=gamma)
+    return _relax_until(graph, start, masks, fully, *_traced(tol, max_steps, gamma))
 
 
 def initialise(
