@@ -74,6 +74,8 @@ def test_a_layered_mask_builds_a_graph_of_block_sized_edges_and_no_n_by_n_weight
 def test_a_recurrent_group_is_a_self_edge_refused_by_forward_init_and_accepted_by_zeros_init():
     graph = pc_graph(fully_connected(5, sensory=3), key=jax.random.key(0))
     assert any(e.parents == (e.child,) for e in graph.edges)
+    for edge in graph.edges:  # only the recurrent block (diagonal excluded) needs a mask
+        assert (graph.edge_module(edge).mask is None) == (edge.parents != (edge.child,))
     x = {"sensory": np.ones((2, 3), np.float32)}
     with pytest.raises(ValueError, match="needs a DAG"):
         pcn.forward_init(graph, x)

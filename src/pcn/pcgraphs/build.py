@@ -60,11 +60,12 @@ class MaskedBlock(eqx.Module):
 
     f: Activation = eqx.field(static=True)
     weight: jax.Array
-    mask: jax.Array
+    mask: jax.Array | None  # None: a full block, nothing to mask
     bias: jax.Array | None
 
     def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
-        y = jnp.where(self.mask, self.weight, 0) @ self.f(x)
+        weight = self.weight if self.mask is None else jnp.where(self.mask, self.weight, 0)
+        y = weight @ self.f(x)
         return y if self.bias is None else y + self.bias
 
 
@@ -129,9 +130,8 @@ def pc_graph(
         if bias and b not in predicted:
             b_vec = jnp.asarray(rng.uniform(-bound, bound, mask_ab.shape[0]), dtype)
         predicted.add(b)
-        module = MaskedBlock(
-            _activation_of(activation, a), jnp.asarray(weight, dtype), jnp.asarray(mask_ab), b_vec
-        )
+        mask = None if mask_ab.all() else jnp.asarray(mask_ab)
+        module = MaskedBlock(_activation_of(activation, a), jnp.asarray(weight, dtype), mask, b_vec)
         edges.append(Edge(module, a, b))
     return PCGraph(nodes, edges)
 
@@ -144,5 +144,6 @@ def weight_matrix(graph: PCGraph, topology: Topology) -> np.ndarray:
         module = graph.edge_module(edge)
         (a,), b = edge.parents, edge.child
         rows, cols = topology.groups[a], topology.groups[b]
-        theta[np.ix_(rows, cols)] = np.where(np.asarray(module.mask), module.weight, 0).T
+        mask = True if module.mask is None else np.asarray(module.mask)
+        theta[np.ix_(rows, cols)] = np.where(mask, module.weight, 0).T
     return theta
