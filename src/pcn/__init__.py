@@ -30,6 +30,7 @@ from .checkpoint import load_checkpoint as load_checkpoint
 from .checkpoint import save_checkpoint as save_checkpoint
 from .energies import Categorical as Categorical
 from .energies import Gaussian as Gaussian
+from .energies import SoftmaxCategorical as SoftmaxCategorical
 from .graph import Bias as Bias
 from .graph import Edge as Edge
 from .graph import Node as Node

@@ -39,6 +39,10 @@ class Gaussian(eqx.Module):
         """The zero-energy value for prediction `mu`: `mu` itself."""
         return mu
 
+    def present(self, value: jax.Array) -> jax.Array:
+        """What children see of the node: its value."""
+        return value
+
 
 class Categorical(eqx.Module):
     """E = KL(value || softmax(mu)) per example; the prediction `mu` holds logits.
@@ -57,5 +61,34 @@ class Categorical(eqx.Module):
         """The zero-energy value for logits `mu`: `softmax(mu)`."""
         return jax.nn.softmax(mu, axis=-1)
 
+    def present(self, value: jax.Array) -> jax.Array:
+        """What children see of the node: the probability vector itself."""
+        return value
 
-EnergyFamily = Gaussian | Categorical
+
+class SoftmaxCategorical(eqx.Module):
+    """A categorical node that holds LOGITS phi, so it can relax freely (Eq. 10 of
+    `papers/pc-beyond-gaussian-distributions.md`, the F_KL energy of a softmax layer):
+
+        E = KL(softmax(phi) || softmax(mu)),   children see softmax(phi).
+
+    Its value stays a distribution however it moves, unlike gradient steps on a
+    probability vector. Clamp labels with `Categorical` instead (one-hot has no logits).
+    """
+
+    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+        """Per-example energy, shape `(batch,)`."""
+        log_p = jax.nn.log_softmax(value, axis=-1)
+        kl = jnp.exp(log_p) * (log_p - jax.nn.log_softmax(mu, axis=-1))
+        return _sum_per_example(kl)
+
+    def mean(self, mu: jax.Array) -> jax.Array:
+        """A zero-energy value for logits `mu`: `mu` itself (logits up to a shift)."""
+        return mu
+
+    def present(self, value: jax.Array) -> jax.Array:
+        """What children see of the node: `softmax(value)`."""
+        return jax.nn.softmax(value, axis=-1)
+
+
+EnergyFamily = Gaussian | Categorical | SoftmaxCategorical

@@ -55,8 +55,8 @@ def plan_fusion(
         incoming = graph.incoming(name)
         if incoming and not all(set(e.parents) <= fixed for e in incoming):
             continue  # the prediction moves during relaxation
-        if incoming and not isinstance(node.energy, Gaussian):
-            continue
+        if type(node.energy) is not Gaussian:
+            continue  # the fused form needs the value itself, linearly, on the out-edges
         outgoing = [i for i, e in enumerate(graph.edges) if name in e.parents]
         linear = all(
             graph.edges[i].parents == (name,)

@@ -158,6 +158,11 @@ class PCGraph(eqx.Module):
     def names(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.nodes)
 
+    @property
+    def _presenters(self) -> dict[str, Callable[[jax.Array], jax.Array]]:
+        """How each node's value is presented to its children (its energy's `present`)."""
+        return {n.name: n.energy.present for n in self.nodes}
+
     def edge_module(self, edge: Edge) -> Callable:
         """The module of `edge` (looked up in `shared` when the edge names one)."""
         return self.shared[edge.module] if isinstance(edge.module, str) else edge.module
@@ -196,7 +201,11 @@ class PCGraph(eqx.Module):
         for edge in self.edges:
             if set(edge.parents) <= fixed:
                 out = _edge_output(
-                    self.edge_module(edge), edge, values, self.node(edge.child).shape
+                    self.edge_module(edge),
+                    edge,
+                    values,
+                    self.node(edge.child).shape,
+                    self._presenters,
                 )
                 prev = hoisted.get(edge.child)
                 hoisted[edge.child] = out if prev is None else prev + out
@@ -226,7 +235,9 @@ class PCGraph(eqx.Module):
             if overrides is not None and index in overrides:
                 out = overrides[index]
             else:
-                out = _edge_output(self.edge_module(edge), edge, values, self.node(name).shape)
+                out = _edge_output(
+                    self.edge_module(edge), edge, values, self.node(name).shape, self._presenters
+                )
             total = out if total is None else total + out
         if total is None:
             raise ValueError(f"Node {name!r} has no incoming edge, so it has no prediction.")
@@ -258,9 +269,13 @@ class PCGraph(eqx.Module):
 
 
 def _edge_output(
-    module: Callable, edge: Edge, values: Mapping[str, jax.Array], shape: tuple[int, ...]
+    module: Callable,
+    edge: Edge,
+    values: Mapping[str, jax.Array],
+    shape: tuple[int, ...],
+    present: Mapping[str, Callable[[jax.Array], jax.Array]],
 ) -> jax.Array:
     if edge.parents:
-        return jax.vmap(module)(*(values[p] for p in edge.parents))
+        return jax.vmap(module)(*(present[p](values[p]) for p in edge.parents))
     batch = next(iter(values.values())).shape[0]
     return jnp.broadcast_to(module(), (batch, *shape))
