@@ -84,7 +84,8 @@ def check_free_nodes(
             raise ValueError(
                 f"Node {node.name!r} has a categorical energy and is not fully clamped; "
                 "relaxing a categorical value is not supported (gradient steps would leave "
-                "the probability simplex). Clamp it, or give it a `Gaussian` energy."
+                "the probability simplex). Clamp it, or give it a `SoftmaxCategorical` energy "
+                "(a node that holds logits and relaxes freely)."
             )
 
 
