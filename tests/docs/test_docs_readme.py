@@ -13,3 +13,11 @@ def test_readme_quick_start_runs_and_learns(capsys):
     printed = capsys.readouterr().out
     accuracy = float(printed.rsplit(":", 1)[1])
     assert accuracy > 0.8  # ten epochs on digits; chance is 0.1
+
+
+def test_readme_zil_example_matches_backprop(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    zil_blocks = [b for b in blocks if "pcn.zil.grad" in b]
+    assert zil_blocks, "README has no Z-IL example"
+    exec(compile(zil_blocks[0], "README.md", "exec"), {})
+    assert float(capsys.readouterr().out) < 1e-4  # float32 rounding
