@@ -5,6 +5,22 @@
 - `query`: query by conditioning (Eq. 5.5) and by initialisation (Eq. 5.6), relaxed to a
   tolerance; `tasks`: classify, generate, complete, denoise on top of them.
 - `train`: Algorithm 8 (`pcn.IL` from zeros, Adam with weight decay on the weights).
+
+Example (images `(batch, 64)`, labels `(batch,)` class indices):
+
+    topology = fully_connected(174, sensory=64, labels=10)
+    graph = pc_graph(topology, activation="tanh", key=key, weight_scale=0.3)
+    step = trainer(graph, steps=50, gamma=0.2, learning_rate=1e-3, weight_decay=1e-4)
+    state = step.init(graph)
+    state, info = step(state, batch(graph, images, labels))  # repeat over batches
+    graph = step.graph(state)
+    classify(graph, test_images, tol=1e-5, max_steps=2000, gamma=0.1).output
+    generate(graph, jnp.arange(10), tol=1e-5, max_steps=2000).output
+
+On sklearn's 8x8 digits (1400 train / 397 test, 10 epochs of batch 50) these settings
+classify 91% of the test digits by conditioning, and generate one digit of each class.
+Queries want a smaller value step than training (gamma 0.5 oscillates in a fully
+connected graph; the result then reports `converged=False`).
 """
 
 from .build import MaskedBlock as MaskedBlock
