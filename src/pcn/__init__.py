@@ -28,6 +28,8 @@ from .checkpoint import checkpoint_path as checkpoint_path
 from .checkpoint import latest_checkpoint as latest_checkpoint
 from .checkpoint import load_checkpoint as load_checkpoint
 from .checkpoint import save_checkpoint as save_checkpoint
+from .energies import Bernoulli as Bernoulli
+from .energies import BernoulliLogits as BernoulliLogits
 from .energies import Categorical as Categorical
 from .energies import Gaussian as Gaussian
 from .energies import SoftmaxCategorical as SoftmaxCategorical

@@ -91,4 +91,49 @@ class SoftmaxCategorical(eqx.Module):
         return jax.nn.softmax(value, axis=-1)
 
 
-EnergyFamily = Gaussian | Categorical | SoftmaxCategorical
+class Bernoulli(eqx.Module):
+    """Independent Bernoulli units; the prediction `mu` holds logits and the value holds
+    probabilities in [0, 1] (binary or grey-level data, clamped):
+
+        E = sum_i KL(Bern(x_i) || Bern(sigmoid(mu_i)))
+
+    which, for binary x, is the binary cross-entropy. Free nodes use `BernoulliLogits`.
+    """
+
+    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+        """Per-example energy, shape `(batch,)`."""
+        xlogx = jax.scipy.special.xlogy
+        neg = xlogx(value, value) + xlogx(1.0 - value, 1.0 - value)
+        cross = value * jax.nn.log_sigmoid(mu) + (1.0 - value) * jax.nn.log_sigmoid(-mu)
+        return _sum_per_example(neg - cross)
+
+    def mean(self, mu: jax.Array) -> jax.Array:
+        """The zero-energy value for logits `mu`: `sigmoid(mu)`."""
+        return jax.nn.sigmoid(mu)
+
+    def present(self, value: jax.Array) -> jax.Array:
+        """What children see of the node: the probabilities themselves."""
+        return value
+
+
+class BernoulliLogits(eqx.Module):
+    """Independent Bernoulli units held as LOGITS phi, free to relax:
+    E = sum_i KL(Bern(sigmoid(phi_i)) || Bern(sigmoid(mu_i))); children see sigmoid(phi)."""
+
+    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+        """Per-example energy, shape `(batch,)`."""
+        p = jax.nn.sigmoid(value)
+        log_p, log_q = jax.nn.log_sigmoid(value), jax.nn.log_sigmoid(mu)
+        log_1p, log_1q = jax.nn.log_sigmoid(-value), jax.nn.log_sigmoid(-mu)
+        return _sum_per_example(p * (log_p - log_q) + (1.0 - p) * (log_1p - log_1q))
+
+    def mean(self, mu: jax.Array) -> jax.Array:
+        """The zero-energy value for logits `mu`: `mu` itself."""
+        return mu
+
+    def present(self, value: jax.Array) -> jax.Array:
+        """What children see of the node: `sigmoid(value)`."""
+        return jax.nn.sigmoid(value)
+
+
+EnergyFamily = Gaussian | Categorical | SoftmaxCategorical | Bernoulli | BernoulliLogits

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from ._validation import check_at_least, check_positive
-from .energies import Categorical
+from .energies import Bernoulli, Categorical
 from .fusion import plan_fusion, relax_fused
 from .graph import PCGraph, Values
 
@@ -77,15 +77,20 @@ def split_clamp(graph: PCGraph, values: Mapping[str, jax.Array], clamp: Clamp):
 def check_free_nodes(
     graph: PCGraph, fixed: frozenset[str] | set[str], masks: Mapping[str, jax.Array]
 ) -> None:
-    """Refuse to relax a free categorical node: plain gradient steps on its value would
-    leave the probability simplex (and make its KL energy negative)."""
+    """Refuse to relax a free categorical or Bernoulli node: plain gradient steps on its
+    probabilities would leave the simplex / [0, 1] (and make its KL energy negative)."""
     for node in graph.nodes:
-        if isinstance(node.energy, Categorical) and node.name not in fixed:
+        if isinstance(node.energy, Categorical | Bernoulli) and node.name not in fixed:
+            kind, free = (
+                ("categorical", "SoftmaxCategorical")
+                if isinstance(node.energy, Categorical)
+                else ("Bernoulli", "BernoulliLogits")
+            )
             raise ValueError(
-                f"Node {node.name!r} has a categorical energy and is not fully clamped; "
-                "relaxing a categorical value is not supported (gradient steps would leave "
-                "the probability simplex). Clamp it, or give it a `SoftmaxCategorical` energy "
-                "(a node that holds logits and relaxes freely)."
+                f"Node {node.name!r} has a {kind} energy and is not fully clamped; relaxing "
+                "its probabilities is not supported (gradient steps would leave their range). "
+                f"Clamp it, or give it a `{free}` energy (a node that holds logits and "
+                "relaxes freely)."
             )
 
 
