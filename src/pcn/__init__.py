@@ -7,6 +7,7 @@ free values, learning updates the edge weights at the relaxed values.
 from . import activations as activations
 from . import energies as energies
 from . import layers as layers
+from . import pcgraphs as pcgraphs
 from . import zil as zil
 from .activations import get_activation as get_activation
 from .algorithms import BP as BP

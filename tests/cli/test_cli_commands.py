@@ -14,6 +14,7 @@ def test_list_names_every_experiment(capsys):
         "digits-mlp",
         "fashion-mnist-mlp",
         "fashion-mnist-generative",
+        "nongauss-classification",
         "zil-divergence",
         "zil-timing",
         "zil-training",

@@ -37,6 +37,7 @@ def test_every_registered_experiment_is_covered_by_a_quick_test():
         "digits-mlp",
         "fashion-mnist-mlp",
         "fashion-mnist-generative",
+        "nongauss-classification",
         "zil-divergence",
         "zil-timing",
         "zil-training",
@@ -105,6 +106,20 @@ def test_zil_timing_quick_run_reports_every_method_on_every_architecture(tmp_pat
     archs = ("mlp", "cnn", "rnn", "resnet", "transformer")
     keys = [f"ms_per_update.{a}.{m}" for a in archs for m in ("bp", "pc", "zil", "zil_traced")]
     _check_outputs(tmp_path, results, [*keys, *[f"ms_per_update.{a}.pc_T" for a in archs]])
+
+
+@pytest.mark.usefixtures("fashion_mnist_available")
+def test_nongauss_classification_quick_run_is_well_formed(tmp_path):
+    results = run_experiment("nongauss-classification", out=tmp_path, quick=True, progress=False)
+    keys = [
+        f"fashion-mnist.test_accuracy.{m}.{v}"
+        for m in ("M1", "M2", "M3")
+        for v in ("bp", "pc_f", "pc_fkl")
+    ]
+    _check_outputs(tmp_path, results, keys)
+    # on M1 (no softmax layer) PC_F and PC_FKL are the same algorithm
+    m1 = results["fashion-mnist"]["curves"]["M1"]
+    assert m1["pc_f"]["train_loss"] == m1["pc_fkl"]["train_loss"]
 
 
 def test_unknown_experiment_error_lists_the_valid_names():

@@ -49,6 +49,7 @@ _MODULES = (
     "digits_mlp",
     "fashion_mnist_mlp",
     "fashion_mnist_generative",
+    "nongauss_classification",
     "zil_divergence",
     "zil_timing",
     "zil_training",
