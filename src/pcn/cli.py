@@ -49,6 +49,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.bench == "pcgraph-layered":
+        from .bench import pcgraph_layered
+
+        pcgraph_layered.run(
+            as_json=args.json, steps=args.steps, warmup=args.warmup, data_dir=args.data_dir
+        )
+        return 0
     from .bench import train_step
 
     train_step.run(
@@ -97,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--warmup", type=int, default=20)
     step.add_argument("--data-dir", default=None)
     step.set_defaults(func=_bench)
+    layered = bench_sub.add_parser(
+        "pcgraph-layered", help="masked PC graph of a layered topology vs the layered model"
+    )
+    layered.add_argument("--json", action="store_true", help="print one JSON object")
+    layered.add_argument("--steps", type=int, default=100)
+    layered.add_argument("--warmup", type=int, default=10)
+    layered.add_argument("--data-dir", default=None)
+    layered.set_defaults(func=_bench)
     return parser
 
 

@@ -44,3 +44,11 @@ def test_bench_train_step_json_has_the_documented_keys(capsys):
         assert result["ms_per_step"][key] > 0
     assert result["s_per_epoch"]["pc_t20"] > 0
     assert result["ratios"]["pc_t20_over_bp"] > 1  # 20 relaxation steps cost something
+
+
+@pytest.mark.usefixtures("fashion_mnist_available")
+def test_bench_pcgraph_layered_json_reports_both_forms_and_their_ratio(capsys):
+    assert main(["bench", "pcgraph-layered", "--json", "--steps", "2", "--warmup", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["ms_per_step"]) == {"masked_layered", "direct_layered"}
+    assert result["ratio_masked_over_direct"] > 0
