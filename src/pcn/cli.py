@@ -43,9 +43,17 @@ def _run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         progress=not args.no_progress,
         resume=args.resume,
+        overrides=dict(_parse_set(item) for item in args.set),
     )
     print(f"{args.name}: done in {results['wall_time_s']} s; results.json and report.md in {out}/")
     return 0
+
+
+def _parse_set(item: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise ValueError(f"`--set` takes NAME=VALUE (e.g. --set learning_rate=1e-4), got {item!r}.")
+    return name.strip(), value.strip()
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -92,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true")
     run.add_argument(
         "--resume", action="store_true", help="continue from the checkpoints in the output folder"
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a setting of the experiment's config (repeatable), e.g. epochs=10",
     )
     run.set_defaults(func=_run)
 

@@ -52,3 +52,8 @@ def test_bench_pcgraph_layered_json_reports_both_forms_and_their_ratio(capsys):
     result = json.loads(capsys.readouterr().out)
     assert set(result["ms_per_step"]) == {"masked_layered", "direct_layered"}
     assert result["ratio_masked_over_direct"] > 0
+
+
+def test_run_with_a_malformed_set_exits_2_with_the_expected_form(capsys):
+    assert main(["run", "digits-mlp", "--quick", "--set", "epochs"]) == 2
+    assert "`--set` takes NAME=VALUE" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import jax
 from ..models import mlp
 from .common import SupervisedConfig, accuracy_figure, compare_bp_pc, energy_figure, load_subset
 from .output import markdown_table, save_figure
-from .registry import Report, RunContext, experiment
+from .registry import Report, RunContext, choose_config, experiment
 
 FULL = SupervisedConfig(
     sizes=(64, 64, 64, 10),
@@ -26,7 +26,7 @@ QUICK = dataclasses.replace(FULL, epochs=5)
 
 @experiment("digits-mlp", "BP vs PC on scikit-learn's digits (the `pcn demo`, no download)")
 def run(ctx: RunContext) -> Report:
-    cfg = QUICK if ctx.quick else FULL
+    cfg = choose_config(ctx, FULL, QUICK)
     ds = load_subset("digits", ctx, train=None, test=None)
     graph = mlp(cfg.sizes, activation=cfg.activation, key=jax.random.key(ctx.seed))
     out = compare_bp_pc(graph, ds, cfg, ctx)

@@ -21,7 +21,7 @@ from ..models import generative_mlp, mlp
 from ..training import predict, reconstruct
 from .common import TrainingRun, check_settings, load_subset, train_runs
 from .output import markdown_table, save_figure
-from .registry import Report, RunContext, experiment
+from .registry import Report, RunContext, choose_config, experiment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +82,7 @@ def _loss_figure(curves: dict[str, list[float]]) -> plt.Figure:
     "PC generative decoder on Fashion-MNIST: test reconstruction MSE vs a BP autoencoder",
 )
 def run(ctx: RunContext) -> Report:
-    cfg = QUICK if ctx.quick else FULL
+    cfg = choose_config(ctx, FULL, QUICK)
     subset = QUICK_DATA if ctx.quick else {"train": None, "test": None}
     ds = load_subset("fashion-mnist", ctx, **subset)
     key_pc, key_ae = jax.random.split(jax.random.key(ctx.seed))

@@ -20,7 +20,7 @@ from .common import (
     load_subset,
 )
 from .output import markdown_table, save_figure
-from .registry import Report, RunContext, experiment
+from .registry import Report, RunContext, choose_config, experiment
 
 FULL = SupervisedConfig(
     sizes=(784, 256, 256, 10),
@@ -38,7 +38,7 @@ QUICK_DATA = {"train": 6000, "test": 2000}
 
 @experiment("fashion-mnist-mlp", "BP vs PC test accuracy of an MLP on Fashion-MNIST (Table 2.1)")
 def run(ctx: RunContext) -> Report:
-    cfg = QUICK if ctx.quick else FULL
+    cfg = choose_config(ctx, FULL, QUICK)
     subset = QUICK_DATA if ctx.quick else {"train": None, "test": None}
     ds = load_subset("fashion-mnist", ctx, **subset)
     graph = mlp(

@@ -28,7 +28,7 @@ from ..layers import Linear
 from ..training import accuracy, supervised_batch
 from .common import TrainingRun, check_settings, load_subset, train_runs
 from .output import markdown_table, save_figure
-from .registry import Report, RunContext, experiment
+from .registry import Report, RunContext, choose_config, experiment
 
 MODELS = ("M1", "M2", "M3")
 VARIANTS = ("bp", "pc_f", "pc_fkl")
@@ -103,7 +103,7 @@ def _figure(curves: dict, dataset: str) -> plt.Figure:
     "BP vs PC_F vs PC_FKL on M1/M2/M3 classifiers (beyond-Gaussians paper, Fig. 3)",
 )
 def run(ctx: RunContext) -> Report:
-    cfg = QUICK if ctx.quick else FULL
+    cfg = choose_config(ctx, FULL, QUICK)
     subset = QUICK_DATA if ctx.quick else {"train": None, "test": None}
     ds = load_subset("fashion-mnist", ctx, **subset)
     make_batch = supervised_batch(ds.num_classes)

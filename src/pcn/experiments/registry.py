@@ -25,6 +25,39 @@ class RunContext:
     data_dir: str | None = None
     progress: bool = True
     resume: bool = False
+    overrides: tuple[tuple[str, str], ...] = ()  # ("learning_rate", "1e-4"), from --set
+
+
+def choose_config(ctx: RunContext, full: Any, quick: Any) -> Any:
+    """The experiment's config (`quick` or `full`) with `ctx.overrides` applied, each
+    value parsed as the type of the field it replaces.
+
+    Raises:
+        ValueError: an unknown field (the valid ones are listed) or an unparsable value.
+    """
+    cfg = quick if ctx.quick else full
+    fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    changes = {}
+    for name, text in ctx.overrides:
+        if name not in fields:
+            raise ValueError(
+                f"Unknown setting {name!r} in `--set`; this experiment's settings are "
+                f"{sorted(fields)}."
+            )
+        current = fields[name]
+        try:
+            if isinstance(current, bool):
+                value = {"true": True, "false": False}[text.lower()]
+            elif isinstance(current, tuple):
+                value = tuple(type(current[0])(v) for v in text.split(","))
+            else:
+                value = type(current)(text)
+        except (KeyError, ValueError, IndexError):
+            raise ValueError(
+                f"Cannot read {text!r} as the setting {name!r} (currently {current!r})."
+            ) from None
+        changes[name] = value
+    return dataclasses.replace(cfg, **changes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,15 +121,23 @@ def run_experiment(
     data_dir: str | None = None,
     progress: bool = True,
     resume: bool = False,
+    overrides: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run experiment `name`, writing `results.json`, `report.md` and figures to `out`
     (default `runs/<name>`); returns the results. With `resume`, experiments that
-    checkpoint continue from the latest checkpoint in `out`."""
+    checkpoint continue from the latest checkpoint in `out`; `overrides` change settings
+    of the experiment's config by name (`{"learning_rate": "1e-4"}`)."""
     exp = get_experiment(name)
     folder = Path(out) if out is not None else Path("runs") / name
     folder.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(
-        folder, quick=quick, seed=seed, data_dir=data_dir, progress=progress, resume=resume
+        folder,
+        quick=quick,
+        seed=seed,
+        data_dir=data_dir,
+        progress=progress,
+        resume=resume,
+        overrides=tuple((overrides or {}).items()),
     )
     start = time.perf_counter()
     report = exp.run(ctx)
@@ -105,13 +146,15 @@ def run_experiment(
             "experiment": name,
             "quick": quick,
             "seed": seed,
+            "overrides": dict(overrides or {}),
             **report.results,
             "wall_time_s": round(time.perf_counter() - start, 2),
         }
     )
     write_json(folder / "results.json", results)
+    sets = "".join(f" --set {k}={v}" for k, v in (overrides or {}).items())
     footer = (
-        f"\n\n---\nRun: `pcn run {name}{' --quick' if quick else ''} --seed {seed}`; "
+        f"\n\n---\nRun: `pcn run {name}{' --quick' if quick else ''} --seed {seed}{sets}`; "
         f"wall time {results['wall_time_s']} s. Every number above is in `results.json`.\n"
     )
     write_text(folder / "report.md", report.markdown + footer)

@@ -28,7 +28,7 @@ from ..models import mlp
 from ..zero_divergence import zil_gradients
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
-from .registry import Report, RunContext, experiment
+from .registry import Report, RunContext, choose_config, experiment
 
 ARCHITECTURES = ("mlp", "cnn", "rnn", "resnet", "transformer")
 ABLATIONS = {
@@ -111,7 +111,7 @@ def _figure(divergence: dict) -> plt.Figure:
 
 @experiment("zil-divergence", "Distance between one BP and one Z-IL update (Tables 3.1, 3.2)")
 def run(ctx: RunContext) -> Report:
-    cfg = QUICK if ctx.quick else FULL
+    cfg = choose_config(ctx, FULL, QUICK)
     ds = load_subset("fashion-mnist", ctx, train=cfg.batch_size, test=0)
     divergence: dict[str, dict] = {}
     levelled_already: dict[str, bool] = {}

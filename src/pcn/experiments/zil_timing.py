@@ -23,7 +23,7 @@ from ..levels import level_graph
 from ..zero_divergence import ZIL
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
-from .registry import Report, RunContext, experiment
+from .registry import Report, RunContext, choose_config, experiment
 from .zil_divergence import ARCHITECTURES, build_model
 
 PC_STEPS = {"mlp": 20, "cnn": 100, "rnn": 100, "resnet": 100, "transformer": 100}
@@ -107,7 +107,7 @@ def _figure(ms: dict) -> plt.Figure:
     "zil-timing", "ms per weight update of BP, PC and Z-IL on five architectures (Table 3.3)"
 )
 def run(ctx: RunContext) -> Report:
-    cfg = QUICK if ctx.quick else FULL
+    cfg = choose_config(ctx, FULL, QUICK)
     ds = load_subset("fashion-mnist", ctx, train=cfg.batch_size, test=0)
     ms: dict[str, dict] = {}
     for i, arch in enumerate(ARCHITECTURES):

@@ -17,7 +17,7 @@ from ..models import mlp
 from ..zero_divergence import ZIL
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
-from .registry import Report, RunContext, experiment
+from .registry import Report, RunContext, choose_config, experiment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _loss_figure(losses: dict[str, np.ndarray]) -> plt.Figure:
 
 @experiment("zil-training", "BP and Z-IL train a Fashion-MNIST MLP with identical losses (float64)")
 def run(ctx: RunContext) -> Report:
-    cfg = QUICK if ctx.quick else FULL
+    cfg = choose_config(ctx, FULL, QUICK)
     ds = load_subset("fashion-mnist", ctx, train=cfg.steps * cfg.batch_size, test=0)
     losses: dict[str, np.ndarray] = {}
     with jax.enable_x64(True):
