@@ -7,7 +7,6 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
@@ -201,7 +200,3 @@ def energy_figure(trace: np.ndarray, title: str) -> plt.Figure:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return fig
-
-
-def key_for(seed: int) -> jax.Array:
-    return jax.random.key(seed)
