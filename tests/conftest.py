@@ -1,3 +1,6 @@
+import json
+import math
+
 import pytest
 
 import pcn.data
@@ -10,3 +13,33 @@ def fashion_mnist_available() -> None:
         pcn.data.load("fashion-mnist", download=False)
     except pcn.data.DatasetNotFoundError:
         pytest.skip("Fashion-MNIST not found: apt-get install -y dataset-fashion-mnist")
+
+
+def _get(results: dict, dotted: str):
+    value = results
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def _check_outputs(folder, results, keys):
+    on_disk = json.loads((folder / "results.json").read_text())
+    assert on_disk == json.loads(json.dumps(results))
+    for key in keys:
+        value = _get(on_disk, key)
+        assert isinstance(value, int | float) and math.isfinite(value), key
+    report = (folder / "report.md").read_text()
+    assert report.startswith("# ")
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    assert pngs, "no figure written"
+    for name in pngs:
+        assert f"({name})" in report, f"{name} is not shown in report.md"
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")], "temp file left"
+
+
+@pytest.fixture
+def check_outputs():
+    """`check(folder, results, keys)`: results.json on disk equals `results`, each dotted
+    key is a finite number, report.md shows every PNG written, no temp file is left."""
+    return _check_outputs

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pkgutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,16 +78,8 @@ class Experiment:
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
-# modules that register experiments when imported
-_MODULES = (
-    "digits_mlp",
-    "fashion_mnist_mlp",
-    "fashion_mnist_generative",
-    "nongauss_classification",
-    "zil_divergence",
-    "zil_timing",
-    "zil_training",
-)
+# modules of this package that hold no experiment
+_SUPPORT_MODULES = frozenset({"common", "output", "registry"})
 
 
 def experiment(name: str, summary: str) -> Callable[[Callable], Callable]:
@@ -100,9 +93,11 @@ def experiment(name: str, summary: str) -> Callable[[Callable], Callable]:
 
 
 def load_all() -> dict[str, Experiment]:
-    """Import every experiment module so that all are registered."""
-    for module in _MODULES:
-        importlib.import_module(f"{__package__}.{module}")
+    """Import every module of this package (bar the support ones) so that all
+    experiments are registered: a new experiment is a new module, nothing else to edit."""
+    for module in pkgutil.iter_modules(importlib.import_module(__package__).__path__):
+        if module.name not in _SUPPORT_MODULES and not module.name.startswith("_"):
+            importlib.import_module(f"{__package__}.{module.name}")
     return EXPERIMENTS
 
 
