@@ -192,3 +192,36 @@ def test_a_generative_mlp_trained_with_il_lowers_its_energy_on_a_tiny_dataset():
     assert np.all(np.isfinite(losses))
     first, last = np.mean(losses[:10]), np.mean(losses[-10:])
     assert last < 0.1 * first, (first, last)
+
+
+@pytest.mark.usefixtures("x64")
+def test_several_weight_updates_are_that_many_optimiser_steps_at_the_same_relaxed_values():
+    graph = pcn.mlp(SIZES, key=jax.random.key(3))
+    batch = batches(1, 5, seed=2, dtype=np.float64)[0]
+    optimizer = optax.adam(1e-2)
+    step = pcn.make_train_step(graph, pcn.IL(steps=4, gamma=0.1, weight_updates=3), optimizer)
+    state, info = step(step.init(graph), batch)
+
+    relaxed = pcn.infer(graph, pcn.forward_init(graph, batch), clamp=batch, steps=4, gamma=0.1)
+    expected, opt_state = graph, optimizer.init(eqx.filter(graph, eqx.is_inexact_array))
+    for _ in range(3):
+        expected, opt_state, _, _ = pcn.algorithms.update_weights(
+            expected,
+            opt_state,
+            lambda g: pcn.algorithms._mean_energy(g, relaxed.values),
+            optimizer,
+        )
+    got = jax.tree.leaves(eqx.filter(step.graph(state), eqx.is_inexact_array))
+    want = jax.tree.leaves(eqx.filter(expected, eqx.is_inexact_array))
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    one = pcn.make_train_step(graph, pcn.IL(steps=4, gamma=0.1), optimizer)
+    once = jax.tree.leaves(
+        eqx.filter(one.graph(one(one.init(graph), batch)[0]), eqx.is_inexact_array)
+    )
+    assert max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(got, once, strict=True)) > 1e-4
+
+
+def test_weight_updates_below_one_is_refused():
+    with pytest.raises(ValueError, match="weight_updates"):
+        pcn.IL(steps=3, weight_updates=0)
