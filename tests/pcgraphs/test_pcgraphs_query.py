@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pcn import NonFiniteEnergyError
 from pcn.pcgraphs import (
     Topology,
     classify,
@@ -83,9 +84,36 @@ def test_the_tolerance_stops_early_and_reports_converged_while_the_cap_reports_n
     assert bool(loose.converged) and 1 <= int(loose.steps) < 5000
     capped = condition(graph, {}, x, tol=1e-12, max_steps=3, gamma=0.1)
     assert not bool(capped.converged) and int(capped.steps) == 3
-    diverged = condition(graph, {}, x, tol=1e-3, max_steps=5000, gamma=50.0)
-    assert not bool(diverged.converged) and int(diverged.steps) < 5000
-    assert not np.isfinite(np.asarray(diverged.energy)).all()
+    unchecked = condition(graph, {}, x, tol=1e-3, max_steps=5000, gamma=50.0, check_finite=False)
+    assert not bool(unchecked.converged) and int(unchecked.steps) < 5000
+    assert not np.isfinite(np.asarray(unchecked.energy)).all()
+
+
+def test_a_query_whose_energy_becomes_non_finite_raises_naming_the_node_and_gamma():
+    graph = pc_graph(fully_connected(6, sensory=4), key=jax.random.key(5))
+    x = {"sensory": jax.random.normal(jax.random.key(6), (3, 4))}
+    with pytest.raises(NonFiniteEnergyError, match=r"node '(sensory|hidden)'.*lower .*`gamma`"):
+        condition(graph, {}, x, tol=1e-3, max_steps=5000, gamma=50.0)
+    with pytest.raises(NonFiniteEnergyError, match="became non-finite"):
+        initialise(graph, x, tol=1e-3, max_steps=5000, gamma=50.0)
+
+
+def test_each_example_reports_its_own_steps_and_convergence_and_stops_moving_once_converged():
+    graph = pc_graph(fully_connected(6, sensory=4), key=jax.random.key(5))
+    stimulus = jax.random.normal(jax.random.key(6), (4, 4))
+    stimulus = stimulus.at[0].set(0.0)  # all zeros: the start is already the minimum
+    result = condition(graph, {}, {"sensory": stimulus}, tol=1e-6, max_steps=5000, gamma=0.1)
+    steps = np.asarray(result.example_steps)
+    assert steps.shape == (4,) and np.asarray(result.example_converged).all()
+    assert steps[0] == 1 and steps[1:].min() > 1
+    assert int(result.steps) == steps.max() and bool(result.converged)
+    # an example relaxed on its own takes the same steps and reaches the same values
+    alone = condition(graph, {}, {"sensory": stimulus[2:3]}, tol=1e-6, max_steps=5000, gamma=0.1)
+    assert int(alone.example_steps[0]) == steps[2]
+    np.testing.assert_allclose(alone.values["hidden"][0], result.values["hidden"][2], atol=1e-6)
+    capped = condition(graph, {}, {"sensory": stimulus}, tol=1e-12, max_steps=3, gamma=0.1)
+    np.testing.assert_array_equal(capped.example_converged, [True, False, False, False])
+    np.testing.assert_array_equal(capped.example_steps, [1, 3, 3, 3])
 
 
 def test_bad_queries_and_label_counts_are_refused_with_clear_errors():

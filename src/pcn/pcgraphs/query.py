@@ -7,8 +7,11 @@
   every value node then relaxes.
 
 Both run SGD on the free values, `x <- x - gamma dE/dx` (Eq. 5.3), inside one jitted
-`lax.while_loop` that stops when every example's energy changed by less than `tol` in the
-last step, or after `max_steps` steps; the result says which.
+`lax.while_loop`. An example whose energy changed by less than `tol` in a step has
+converged and stops moving; the loop ends when every example has, or after `max_steps`
+steps. The result says, for the batch and for each example, how many steps were taken and
+whether `tol` was met. An energy that becomes nan or inf raises `pcn.NonFiniteEnergyError`
+naming the node (the value step `gamma` is too large) rather than returning nan.
 """
 
 from __future__ import annotations
@@ -23,20 +26,22 @@ import numpy as np
 
 from .._validation import check_at_least, check_positive
 from ..graph import PCGraph, Values
-from ..inference import check_batch, check_free_nodes
+from ..inference import check_batch, check_free_nodes, non_finite_errors
 from .topology import Topology
 
 FixedSpec = jax.Array | tuple[jax.Array, jax.Array]
 
 
 class QueryResult(NamedTuple):
-    """Relaxed values, steps taken, final energy per example, whether `tol` was met."""
+    """Relaxed values, steps taken, final energy per example, whether `tol` was met
+    (for the whole batch, and per example)."""
 
     values: Values
-    steps: jax.Array  # () int: relaxation steps taken
+    steps: jax.Array  # () int: relaxation steps taken (by the slowest example)
     energy: jax.Array  # (batch,): energy (Eq. 5.2) of each example at the final values
-    converged: jax.Array  # () bool: every |dE| < tol at the last step (False at the cap
-    # or when the energy became non-finite: lower gamma)
+    converged: jax.Array  # () bool: every example met `tol` (False at the cap)
+    example_steps: jax.Array  # (batch,) int: steps each example took until it converged
+    example_converged: jax.Array  # (batch,) bool: the example met `tol` within the cap
 
 
 def _start_values(
@@ -85,6 +90,7 @@ def condition(
     gamma: float = 0.1,
     key: jax.Array | None = None,
     std: float = 0.1,
+    check_finite: bool = True,
 ) -> QueryResult:
     """Query by conditioning (Eq. 5.5): fix `fixed`, relax the rest until converged.
 
@@ -94,13 +100,17 @@ def condition(
             at zero, or at N(0, std^2) if `key` is given ("randomly re-initialised").
         fixed: `{name: array}` fixes a whole node; `{name: (array, mask)}` fixes the
             elements where the boolean `mask` (broadcastable to the values) is True.
-        tol: stop when every example's energy changes by less than `tol` in a step.
+        tol: an example has converged (and stops moving) once its energy changes by
+            less than `tol` in a step; the query stops when every example has.
         max_steps: cap on the relaxation steps.
         gamma: SGD step on the values.
+        check_finite: raise if an energy becomes nan or inf (else return what there is).
 
     Raises:
         ValueError: an unknown node, a shape that does not match, or a query that fixes
             every node (nothing to infer).
+        NonFiniteEnergyError: (with `check_finite`) an energy became nan or inf; the
+            message names the node. Lower `gamma`.
     """
     _check_relax_settings(tol, max_steps, gamma)
     whole, masks, targets = {}, {}, {}
@@ -139,7 +149,7 @@ def condition(
         )
     masks = {n: m for n, m in masks.items() if n not in fully}
     check_free_nodes(graph, fully, masks)
-    return _relax_until(graph, start, masks, fully, *_traced(tol, max_steps, gamma))
+    return _run(graph, start, masks, fully, tol, max_steps, gamma, check_finite)
 
 
 def initialise(
@@ -151,21 +161,36 @@ def initialise(
     gamma: float = 0.1,
     key: jax.Array | None = None,
     std: float = 0.1,
+    check_finite: bool = True,
 ) -> QueryResult:
     """Query by initialisation (Eq. 5.6): `start_values` set the values at t = 0 only
     (other nodes: zero, or N(0, std^2) with `key`); every node then relaxes until
-    converged. Arguments as in `condition`."""
+    converged. Arguments and errors as in `condition`."""
     _check_relax_settings(tol, max_steps, gamma)
     check_batch(graph, start_values)
     start = _start_values(graph, start_values, _batch_of(start_values), key, std)
     check_free_nodes(graph, frozenset(), {})
-    return _relax_until(graph, start, {}, frozenset(), *_traced(tol, max_steps, gamma))
+    return _run(graph, start, {}, frozenset(), tol, max_steps, gamma, check_finite)
+
+
+def _run(graph, start, masks, fixed, tol, max_steps, gamma, check_finite) -> QueryResult:
+    """The compiled relaxation, a non-finite energy turned into a plain error."""
+    with non_finite_errors():
+        settings = _traced(tol, max_steps, gamma)
+        return _relax_until(graph, start, masks, fixed, *settings, check_finite=check_finite)
 
 
 def _traced(tol: float, max_steps: int, gamma: float) -> tuple[jax.Array, ...]:
     """The settings as arrays: traced, so a new tolerance or cap does not recompile."""
     dtype = jnp.result_type(float)
     return jnp.asarray(tol, dtype), jnp.asarray(max_steps), jnp.asarray(gamma, dtype)
+
+
+_NON_FINITE_HINT = (
+    "The energy of node {name!r} became non-finite (nan or inf) during the query. The "
+    "value step is too large for this graph: lower the query's `gamma` (a fully connected "
+    "graph wants a smaller one than training used)."
+)
 
 
 @eqx.filter_jit
@@ -177,8 +202,11 @@ def _relax_until(
     tol: jax.Array,
     max_steps: jax.Array,
     gamma: jax.Array,
+    *,
+    check_finite: bool = True,
 ) -> QueryResult:
-    """SGD on the values not in `fixed` (masked elements held) in a bounded while loop."""
+    """SGD on the values not in `fixed` (masked elements held) in a bounded while loop;
+    an example stops moving once its energy changes by less than `tol` in a step."""
     hoisted = graph.hoist(values, fixed)
     frozen = {n: v for n, v in values.items() if n in fixed}
     free = {n: v for n, v in values.items() if n not in fixed}
@@ -191,26 +219,34 @@ def _relax_until(
 
     grad_fn = jax.grad(energy, has_aux=True)
 
-    def converged(delta: jax.Array) -> jax.Array:
-        return jnp.all(jnp.abs(delta) < tol)
-
     def cond(carry):
-        _, e, _, t, delta = carry
-        return (t < max_steps) & ~converged(delta) & jnp.all(jnp.isfinite(e))
+        _, e, _, t, done, _ = carry
+        return (t < max_steps) & ~jnp.all(done) & jnp.all(jnp.isfinite(e))
 
     def body(carry):
-        current, e, grads, t, _ = carry
+        current, e, grads, t, done, taken = carry
         new = {}
         for name, value in current.items():
-            stepped = value - gamma * grads[name]
-            new[name] = jnp.where(masks[name], value, stepped) if name in masks else stepped
+            held = done.reshape((-1,) + (1,) * (value.ndim - 1))
+            if name in masks:
+                held = held | masks[name]
+            new[name] = jnp.where(held, value, value - gamma * grads[name])
         new_grads, new_e = grad_fn(new)
-        return new, new_e, new_grads, t + 1, e - new_e
+        now_done = done | (jnp.abs(e - new_e) < tol)
+        return new, new_e, new_grads, t + 1, now_done, taken + (~done).astype(taken.dtype)
 
     grads0, e0 = grad_fn(free)
-    init = (free, e0, grads0, jnp.zeros_like(max_steps), jnp.full_like(e0, jnp.inf))
-    free, e, _, steps, delta = jax.lax.while_loop(cond, body, init)
-    return QueryResult({**frozen, **free}, steps, e, converged(delta))
+    none = jnp.zeros(e0.shape, bool)
+    init = (free, e0, grads0, jnp.zeros_like(max_steps), none, jnp.zeros(e0.shape, int))
+    free, e, _, steps, done, taken = jax.lax.while_loop(cond, body, init)
+    out = {**frozen, **free}
+    if check_finite:
+        node_energy = graph.node_energies(out, hoisted=hoisted, fixed=fixed)
+        names = list(node_energy)
+        finite = jnp.stack([jnp.all(jnp.isfinite(node_energy[n])) for n in names])
+        messages = [_NON_FINITE_HINT.format(name=n) for n in names]
+        out = eqx.branched_error_if(out, ~jnp.all(finite), jnp.argmin(finite), messages)
+    return QueryResult(out, steps, e, jnp.all(done), taken, done)
 
 
 def fix_neurons(
