@@ -91,9 +91,11 @@ def relax_fused(
     steps: int,
     gamma: float,
     plan: tuple[FusedNode, ...],
+    record: bool = True,
 ):
-    """`inference.relax` with plain SGD (step `gamma`) and the nodes in `plan` fused."""
-    from .inference import Relaxation
+    """`inference.relax` with plain SGD (step `gamma`) and the nodes in `plan` fused;
+    without `record`, no energy trace (nor the fused nodes' squared errors) is computed."""
+    from .inference import Relaxation, no_trace
 
     hoisted = graph.hoist(values, fixed)
     fused = frozenset(f.name for f in plan)
@@ -130,9 +132,12 @@ def relax_fused(
     def step(carry, _):
         current, states = carry
         outputs = {i: const[i] + states[f.name].q[i] for f in plan for i in f.edges}
-        energy, (g_free, g_out) = jax.value_and_grad(total_energy, argnums=(0, 1))(
-            current, outputs, states
-        )
+        if record:
+            energy, (g_free, g_out) = jax.value_and_grad(total_energy, argnums=(0, 1))(
+                current, outputs, states
+            )
+        else:
+            g_free, g_out = jax.grad(total_energy, argnums=(0, 1))(current, outputs, states)
         new = {n: current[n] - gamma * g_free[n] for n in current}
         for name, mask in masks.items():
             new[name] = jnp.where(mask, current[name], new[name])
@@ -141,16 +146,21 @@ def relax_fused(
             a = 1.0 - gamma * f.precision
             old = states[f.name]
             r = {j: sum(g_out[i] @ gram[i, j] for i in f.edges) for j in f.edges}
-            cross = sum(jnp.sum(g_out[i] * old.q[i], axis=-1) for i in f.edges)
-            quad = sum(jnp.sum(r[j] * g_out[j], axis=-1) for j in f.edges)
+            sq_norm = old.sq_norm
+            if record:
+                cross = sum(jnp.sum(g_out[i] * old.q[i], axis=-1) for i in f.edges)
+                quad = sum(jnp.sum(r[j] * g_out[j], axis=-1) for j in f.edges)
+                sq_norm = a * a * old.sq_norm - 2 * gamma * a * cross + gamma**2 * quad
             new_states[f.name] = _FusedState(
                 {j: a * old.q[j] - gamma * r[j] for j in f.edges},
                 {i: a * old.d_sum[i] + g_out[i] for i in f.edges},
-                a * a * old.sq_norm - 2 * gamma * a * cross + gamma**2 * quad,
+                sq_norm,
             )
-        return (new, new_states), energy / batch
+        return (new, new_states), (energy / batch if record else None)
 
     (free, states), trace = jax.lax.scan(step, (free, start), length=steps)
+    if not record:
+        trace = no_trace(values)
     out = {**frozen, **free}
     for f in plan:
         a = 1.0 - gamma * f.precision

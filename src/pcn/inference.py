@@ -131,19 +131,28 @@ def relax(
     steps: int,
     optimizer: optax.GradientTransformation | float,
     fuse: bool = True,
+    record: bool = True,
 ) -> Relaxation:
     """Run `steps` optimiser steps on the free values (the core loop; no checks).
 
     A float `optimizer` is plain SGD with that step (gamma); then, with `fuse`, free
     nodes whose prediction cannot change are relaxed in the exact fused form of
-    `pcn.fusion` where that is cheaper.
+    `pcn.fusion` where that is cheaper. Without `record` the energy trace is not
+    computed (an empty trace; a training step that does not report it runs faster).
     """
     if not isinstance(optimizer, optax.GradientTransformation):
         gamma = float(optimizer)
         plan = plan_fusion(graph, fixed, masks) if fuse else ()
         if plan:
             return relax_fused(
-                graph, values, fixed=fixed, masks=masks, steps=steps, gamma=gamma, plan=plan
+                graph,
+                values,
+                fixed=fixed,
+                masks=masks,
+                steps=steps,
+                gamma=gamma,
+                plan=plan,
+                record=record,
             )
         optimizer = optax.sgd(gamma)
     hoisted = graph.hoist(values, fixed)
@@ -163,10 +172,15 @@ def relax(
         new = optax.apply_updates(current, updates)
         for name, mask in masks.items():
             new[name] = jnp.where(mask, current[name], new[name])
-        return (new, opt_state), energy / batch
+        return (new, opt_state), (energy / batch if record else None)
 
     (free, _), trace = jax.lax.scan(step, (free, optimizer.init(free)), length=steps)
-    return Relaxation({**frozen, **free}, trace)
+    return Relaxation({**frozen, **free}, trace if record else no_trace(values))
+
+
+def no_trace(values: Mapping[str, jax.Array]) -> jax.Array:
+    """The empty energy trace of a relaxation that did not record one."""
+    return jnp.zeros((0,), dtype=next(iter(values.values())).dtype)
 
 
 class NonFiniteEnergyError(FloatingPointError):

@@ -225,3 +225,22 @@ def test_several_weight_updates_are_that_many_optimiser_steps_at_the_same_relaxe
 def test_weight_updates_below_one_is_refused():
     with pytest.raises(ValueError, match="weight_updates"):
         pcn.IL(steps=3, weight_updates=0)
+
+
+@pytest.mark.parametrize("fuse", [True, False], ids=["fused", "unfused"])
+def test_a_step_that_records_no_energy_trace_trains_exactly_the_same(fuse):
+    graph = pcn.mlp(SIZES, activation="tanh", key=jax.random.key(4))
+    results = []
+    for record in (True, False):
+        algorithm = pcn.IL(steps=5, gamma=0.1, fuse=fuse, record_energy=record)
+        step = pcn.make_train_step(graph, algorithm, optax.adam(1e-2))
+        state = step.init(graph)
+        for batch in batches(2, 6, seed=7):
+            state, info = step(state, batch)
+        results.append((step.graph(state), info))
+    (recorded, info_recorded), (unrecorded, info_unrecorded) = results
+    assert info_recorded.energy.shape == (5,)
+    assert info_unrecorded.energy.shape == (0,)
+    np.testing.assert_allclose(info_recorded.loss, info_unrecorded.loss, rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(recorded), jax.tree.leaves(unrecorded), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
