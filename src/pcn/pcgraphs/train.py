@@ -11,7 +11,7 @@ import optax
 
 from ..algorithms import IL, TrainStep, make_train_step
 from ..graph import PCGraph
-from ..init import zeros_init
+from ..init import Initialiser, zeros_init
 from .tasks import one_hot
 from .topology import LABEL, SENSORY
 
@@ -21,12 +21,15 @@ def trainer(
     *,
     steps: int = 20,
     gamma: float = 0.5,
-    learning_rate: float = 1e-3,
+    learning_rate: float | optax.Schedule = 1e-3,
     weight_decay: float = 0.0,
+    init: Initialiser = zeros_init,
 ) -> TrainStep:
-    """A compiled training step: `IL(steps, gamma, init=zeros_init)` with
-    `optax.adamw(learning_rate, weight_decay=weight_decay)` on the weights."""
-    algorithm = IL(steps, gamma=gamma, init=zeros_init)
+    """A compiled training step: `IL(steps, gamma, init=init)` with
+    `optax.adamw(learning_rate, weight_decay=weight_decay)` on the weights (the rate may
+    be an optax schedule). `init=pcn.forward_init` starts a DAG (a feedforward graph)
+    from its forward pass instead of zeros."""
+    algorithm = IL(steps, gamma=gamma, init=init)
     return make_train_step(graph, algorithm, optax.adamw(learning_rate, weight_decay=weight_decay))
 
 
