@@ -73,16 +73,16 @@ def _check_pixels(net: RecurrentNetwork, pixels: jax.Array) -> None:
 def relax(net: RecurrentNetwork, pixels: jax.Array, steps: int, dt: float) -> jax.Array:
     """States `(batch, n)` after `steps` damped iterations of `x = tanh(W x + b)` with
     the pixel neurons held at `pixels` (the others start at zero)."""
-    batch = pixels.shape[0]
-    free = jnp.arange(net.n) >= net.sensory
-    start = jnp.concatenate([pixels, jnp.zeros((batch, net.n - net.sensory), pixels.dtype)], 1)
+    pixels = pixels.astype(net.bias.dtype)
+    w_free, b_free = net.weight[net.sensory :], net.bias[net.sensory :]  # rows that move
 
-    def step(x, _):
-        new = (1 - dt) * x + dt * jnp.tanh(x @ net.weight.T + net.bias)
-        return jnp.where(free, new, x), None
+    def step(x_free, _):
+        x = jnp.concatenate([pixels, x_free], axis=1)
+        return (1 - dt) * x_free + dt * jnp.tanh(x @ w_free.T + b_free), None
 
-    x, _ = jax.lax.scan(step, start.astype(net.bias.dtype), length=steps)
-    return x
+    start = jnp.zeros((pixels.shape[0], net.n - net.sensory), pixels.dtype)
+    x_free, _ = jax.lax.scan(step, start, length=steps)
+    return jnp.concatenate([pixels, x_free], axis=1)
 
 
 def gradients(
@@ -91,22 +91,23 @@ def gradients(
     """Almeida–Pineda gradient of the mean label loss: forward relaxation, adjoint
     relaxation, `delta x^T`. Returns the gradient (as a network) and the loss."""
     x = relax(net, pixels, steps, dt)
-    free = jnp.arange(net.n) >= net.sensory
-    target = jax.nn.one_hot(labels, net.labels, dtype=x.dtype)
-    out = x[:, net.sensory : net.sensory + net.labels]
+    s, k = net.sensory, net.labels
+    target = jax.nn.one_hot(labels, k, dtype=x.dtype)
+    out = x[:, s : s + k]
     loss = 0.5 * jnp.mean(jnp.sum((out - target) ** 2, axis=1))
-    e = jnp.zeros_like(x).at[:, net.sensory : net.sensory + net.labels].set(out - target)
-    slope = jnp.where(free, 1 - jnp.tanh(x @ net.weight.T + net.bias) ** 2, 0.0)
+    w_free = net.weight[s:]  # (free, n): only the free neurons have an adjoint
+    e = jnp.zeros((x.shape[0], net.n - s), x.dtype).at[:, :k].set(out - target)
+    slope = 1 - jnp.tanh(x @ w_free.T + net.bias[s:]) ** 2
 
     def adjoint(y, _):
-        new = (1 - dt) * y + dt * (e + (slope * y) @ net.weight)
-        return jnp.where(free, new, 0.0), None
+        return (1 - dt) * y + dt * (e + (slope * y) @ w_free[:, s:]), None
 
-    y, _ = jax.lax.scan(adjoint, jnp.zeros_like(x), length=steps)
+    y, _ = jax.lax.scan(adjoint, jnp.zeros_like(e), length=steps)
     delta = slope * y / x.shape[0]
-    no_self = 1 - jnp.eye(net.n, dtype=x.dtype)
-    grad = RecurrentNetwork((delta.T @ x) * no_self, delta.sum(0), net.sensory, net.labels)
-    return grad, loss
+    grad_w = jnp.zeros_like(net.weight).at[s:].set(delta.T @ x)
+    grad_w = grad_w * (1 - jnp.eye(net.n, dtype=x.dtype))
+    grad_b = jnp.zeros_like(net.bias).at[s:].set(delta.sum(0))
+    return RecurrentNetwork(grad_w, grad_b, s, k), loss
 
 
 def make_train_step(optimizer: optax.GradientTransformation, *, steps: int = 20, dt: float = 0.5):

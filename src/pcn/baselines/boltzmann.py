@@ -97,16 +97,19 @@ def _check_pixels(machine: BoltzmannMachine, pixels: jax.Array) -> None:
         )
 
 
-def _mean_field(machine, clamped, free_mask, start, steps: int, damping: float):
-    """Damped mean-field `m <- (1 - d) m + d sigmoid(W m + b)` on the free neurons."""
+def _mean_field(machine, clamped, first_free: int, steps: int, damping: float):
+    """Damped mean-field `m <- (1 - d) m + d sigmoid(W m + b)` on the neurons from
+    `first_free` on (from 0.5), the ones before held at `clamped` `(batch, first_free)`."""
+    w_free, b_free = machine.weight[first_free:], machine.bias[first_free:]
 
-    def sweep(m, _):
-        target = jax.nn.sigmoid(m @ machine.weight + machine.bias)
-        new = (1 - damping) * m + damping * target
-        return jnp.where(free_mask, new, clamped), None
+    def sweep(m_free, _):
+        m = jnp.concatenate([clamped, m_free], axis=1)
+        target = jax.nn.sigmoid(m @ w_free.T + b_free)
+        return (1 - damping) * m_free + damping * target, None
 
-    m, _ = jax.lax.scan(sweep, jnp.where(free_mask, start, clamped), length=steps)
-    return m
+    start = jnp.full((clamped.shape[0], machine.n - first_free), 0.5, clamped.dtype)
+    m_free, _ = jax.lax.scan(sweep, start, length=steps)
+    return jnp.concatenate([clamped, m_free], axis=1)
 
 
 def _gibbs(machine, chains, key, steps: int):
@@ -135,10 +138,8 @@ def make_train_step(optimizer: optax.GradientTransformation, *, steps: int = 20)
         batch = pixels.shape[0]
         v = jax.random.bernoulli(k_pix, pixels).astype(machine.bias.dtype)
         y = jax.nn.one_hot(labels, machine.labels, dtype=v.dtype)
-        hidden = machine.n - machine.sensory - machine.labels
-        clamped = jnp.concatenate([v, y, jnp.zeros((batch, hidden), v.dtype)], axis=1)
-        free = jnp.arange(machine.n) >= machine.sensory + machine.labels
-        data = _mean_field(machine, clamped, free, jnp.full_like(clamped, 0.5), steps, 0.5)
+        visible = jnp.concatenate([v, y], axis=1)
+        data = _mean_field(machine, visible, machine.sensory + machine.labels, steps, 0.5)
         chains = _gibbs(machine, state.chains, k_gibbs, steps)
         # gradient of the negative log-likelihood (a descent direction for optax)
         grad_w = chains.T @ chains / chains.shape[0] - data.T @ data / batch
@@ -149,7 +150,8 @@ def make_train_step(optimizer: optax.GradientTransformation, *, steps: int = 20)
         new = eqx.apply_updates(machine, updates)
         new = eqx.tree_at(lambda m: m.weight, new, _symmetric(new.weight))
         # how well one mean-field pass from the data reconstructs the pixels
-        recon = jax.nn.sigmoid(data @ machine.weight + machine.bias)[:, : machine.sensory]
+        w_pix = machine.weight[: machine.sensory]
+        recon = jax.nn.sigmoid(data @ w_pix.T + machine.bias[: machine.sensory])
         error = jnp.mean((recon - pixels) ** 2)
         return BoltzmannState(new, opt_state, chains), error
 
@@ -169,10 +171,7 @@ def classify(
 
 @eqx.filter_jit
 def _classify(machine, pixels, steps: int, damping: float) -> Classification:
-    batch = pixels.shape[0]
-    rest = machine.n - machine.sensory
-    clamped = jnp.concatenate([pixels.astype(machine.bias.dtype), jnp.zeros((batch, rest))], 1)
-    free = jnp.arange(machine.n) >= machine.sensory
-    m = _mean_field(machine, clamped, free, jnp.full_like(clamped, 0.5), steps, damping)
+    clamped = pixels.astype(machine.bias.dtype)
+    m = _mean_field(machine, clamped, machine.sensory, steps, damping)
     labels = m[:, machine.sensory : machine.sensory + machine.labels]
     return Classification(jnp.argmax(labels, axis=1), labels)
