@@ -90,10 +90,14 @@ def test_nongauss_classification_quick_run_is_well_formed(tmp_path, check_output
         for m in ("M1", "M2", "M3")
         for v in ("bp", "pc_f", "pc_fkl")
     ]
-    check_outputs(tmp_path, results, keys)
-    # on M1 (no softmax layer) PC_F and PC_FKL are the same algorithm
-    m1 = results["fashion-mnist"]["curves"]["M1"]
-    assert m1["pc_f"]["train_loss"] == m1["pc_fkl"]["train_loss"]
+    regimes = [f"fashion-mnist.regimes.precision_{p}.test_accuracy.M2.pc_fkl" for p in (1, 100)]
+    check_outputs(tmp_path, results, keys + regimes)
+    for regime in results["fashion-mnist"]["regimes"].values():
+        # on M1 (no softmax layer) PC_F and PC_FKL are the same algorithm
+        m1 = regime["curves"]["M1"]
+        assert m1["pc_f"]["train_loss"] == m1["pc_fkl"]["train_loss"]
+        # BP is trained once and shown in every regime
+        assert m1["bp"] == results["fashion-mnist"]["curves"]["M1"]["bp"]
 
 
 def test_unknown_experiment_error_lists_the_valid_names():
