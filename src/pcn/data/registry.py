@@ -32,7 +32,9 @@ __all__ = [
     "SYSTEM_DIRS",
     "DatasetNotFoundError",
     "cache_dir",
+    "find_text_corpus",
     "list_datasets",
+    "list_text_datasets",
     "load",
 ]
 
@@ -44,6 +46,7 @@ SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
     "fashion-mnist": (
         "/usr/share/datasets/fashion-mnist",
     ),  # apt-get install dataset-fashion-mnist
+    "tiny-shakespeare": ("/work/shared/datasets/tinyshakespeare",),  # the project's data folder
 }
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -236,6 +239,65 @@ _SPECS: dict[str, _Spec] = {
 _EMBEDDED = {"digits": ((8, 8), 10)}
 
 
+# --- Text corpora (read by `pcn.data.text`) ---
+
+
+@dataclass(frozen=True)
+class _TextSpec:
+    """How to find and fetch one text corpus (`find` returns the file or folder to read)."""
+
+    expected: str
+    find: Callable[[Path], Path | None]
+    remotes: tuple[_Remote, ...] = ()
+
+
+def _find_file(filename: str) -> Callable[[Path], Path | None]:
+    return lambda directory: (directory / filename) if (directory / filename).is_file() else None
+
+
+_OBW_TRAIN = "training-monolingual.tokenized.shuffled/news.en-00001-of-00100"
+_OBW_HELDOUT = (
+    "heldout-monolingual.tokenized.shuffled/news.en.heldout-00000-of-00050",
+    "heldout-monolingual.tokenized.shuffled/news.en.heldout-00001-of-00050",
+)
+
+
+def _find_one_billion_word(directory: Path) -> Path | None:
+    """The benchmark's root folder (as unpacked from 1-billion-word-language-modeling-
+    benchmark-r13output.tar.gz), directly or one level down."""
+    for root in (directory, directory / "1-billion-word-language-modeling-benchmark-r13output"):
+        if all((root / f).is_file() for f in (_OBW_TRAIN, *_OBW_HELDOUT)):
+            return root
+    return None
+
+
+_TEXT_SPECS: dict[str, _TextSpec] = {
+    "tiny-shakespeare": _TextSpec(
+        "input.txt (karpathy/char-rnn data/tinyshakespeare/input.txt)",
+        _find_file("input.txt"),
+        (
+            _Remote(
+                "https://raw.githubusercontent.com/karpathy/char-rnn/"
+                "6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e/data/tinyshakespeare/input.txt",
+                "input.txt",
+                "6fb458f1232090904fb40fe944165e91",
+            ),
+        ),
+    ),
+    "one-billion-word": _TextSpec(
+        "training-monolingual.tokenized.shuffled/news.en-000NN-of-00100 (at least 00001) and "
+        "heldout-monolingual.tokenized.shuffled/news.en.heldout-0000{0,1}-of-00050, as unpacked "
+        "from 1-billion-word-language-modeling-benchmark-r13output.tar.gz",
+        _find_one_billion_word,
+    ),
+}
+
+
+def list_text_datasets() -> list[str]:
+    """Text corpora accepted by `find_text_corpus` and `pcn.data.load_text`, sorted."""
+    return sorted(_TEXT_SPECS)
+
+
 def list_datasets() -> list[str]:
     """Names accepted by `load`, sorted."""
     return sorted([*_SPECS, *_EMBEDDED])
@@ -251,6 +313,11 @@ def cache_dir(name: str) -> Path:
 def _normalise(name: str) -> str:
     """Canonical registry key for `name` (case-insensitive, '_' == '-'), or ValueError."""
     key = name.strip().lower().replace("_", "-") if isinstance(name, str) else ""
+    if key in _TEXT_SPECS:
+        raise ValueError(
+            f"{name!r} is a text corpus, not an image dataset; load it with "
+            f"`pcn.data.load_text({key!r})`."
+        )
     if key not in _SPECS and key not in _EMBEDDED:
         raise ValueError(
             f"unknown dataset {name!r} for setting `dataset`; valid names: "
@@ -278,7 +345,7 @@ def _candidates(name: str, data_dir: str | os.PathLike | None) -> list[tuple[Pat
     return out
 
 
-def _download_all(spec: _Spec, target: Path) -> str | None:
+def _download_all(spec: _Spec | _TextSpec, target: Path) -> str | None:
     """Fetch the files missing from `target`; return None on success, else why it failed.
 
     Network failures are reported, not raised; ChecksumError propagates.
@@ -293,7 +360,9 @@ def _download_all(spec: _Spec, target: Path) -> str | None:
     return None
 
 
-def _not_found(name: str, spec: _Spec, tried: list[tuple[str, str]]) -> DatasetNotFoundError:
+def _not_found(
+    name: str, spec: _Spec | _TextSpec, tried: list[tuple[str, str]]
+) -> DatasetNotFoundError:
     lines = [f"dataset {name!r} not found. A location must hold: {spec.expected}.", ""]
     lines.append("Locations tried, in order:")
     lines += [f"  {i}. {where}: {outcome}" for i, (where, outcome) in enumerate(tried, 1)]
@@ -324,33 +393,11 @@ def _describe_miss(path: Path) -> str:
     return "some expected files are missing"
 
 
-def load(
-    name: str,
-    *,
-    data_dir: str | os.PathLike | None = None,
-    download: bool = True,
-) -> Dataset:
-    """Load dataset `name` (see `list_datasets`) as a `Dataset`.
-
-    `data_dir` is searched first; see the module docstring for the full lookup order.
-    Raises ValueError for an unknown name, DatasetNotFoundError when no location has
-    the files, and ChecksumError when a download does not match its published md5.
-    """
-    key = _normalise(name)
-    if key in _EMBEDDED:
-        image_shape, num_classes = _EMBEDDED[key]
-        x_train, y_train, x_test, y_test = read_digits()
-        return Dataset(
-            name=key,
-            x_train=x_train,
-            y_train=y_train,
-            x_test=x_test,
-            y_test=y_test,
-            image_shape=image_shape,
-            num_classes=num_classes,
-            source="scikit-learn bundled load_digits (seeded stratified split)",
-        )
-    spec = _SPECS[key]
+def _locate(
+    key: str, spec: _Spec | _TextSpec, data_dir: str | os.PathLike | None, download: bool
+) -> tuple[Path, str]:
+    """What to read for dataset `key` and a description of where it was found, searched
+    in the order of the module docstring; DatasetNotFoundError lists every miss."""
     tried: list[tuple[str, str]] = []
     found: tuple[Path, str] | None = None
     for path, label in _candidates(key, data_dir):
@@ -378,7 +425,37 @@ def load(
                 tried.append((step, failure or "files still incomplete after download"))
     if found is None:
         raise _not_found(key, spec, tried)
-    hit, source = found
+    return found
+
+
+def load(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+) -> Dataset:
+    """Load dataset `name` (see `list_datasets`) as a `Dataset`.
+
+    `data_dir` is searched first; see the module docstring for the full lookup order.
+    Raises ValueError for an unknown name, DatasetNotFoundError when no location has
+    the files, and ChecksumError when a download does not match its published md5.
+    """
+    key = _normalise(name)
+    if key in _EMBEDDED:
+        image_shape, num_classes = _EMBEDDED[key]
+        x_train, y_train, x_test, y_test = read_digits()
+        return Dataset(
+            name=key,
+            x_train=x_train,
+            y_train=y_train,
+            x_test=x_test,
+            y_test=y_test,
+            image_shape=image_shape,
+            num_classes=num_classes,
+            source="scikit-learn bundled load_digits (seeded stratified split)",
+        )
+    hit, source = _locate(key, _SPECS[key], data_dir, download)
+    spec = _SPECS[key]
     x_train, y_train, x_test, y_test = spec.read(hit)
     if math.prod(spec.image_shape) != x_train.shape[1]:
         raise ValueError(
@@ -394,3 +471,20 @@ def load(
         num_classes=spec.num_classes,
         source=source,
     )
+
+
+def find_text_corpus(
+    name: str, *, data_dir: str | os.PathLike | None = None, download: bool = True
+) -> tuple[str, Path, str]:
+    """Locate text corpus `name` (see `list_text_datasets`) in the lookup order of
+    `load`; return its canonical name, the file or folder to read, and where it was found.
+
+    Raises ValueError for an unknown name, DatasetNotFoundError when no location has it.
+    """
+    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else ""
+    if key not in _TEXT_SPECS:
+        raise ValueError(
+            f"unknown text corpus {name!r}; valid names: {', '.join(list_text_datasets())}"
+        )
+    path, source = _locate(key, _TEXT_SPECS[key], data_dir, download)
+    return key, path, source
