@@ -24,7 +24,7 @@ def test_a_boltzmann_machine_learns_to_classify_noisy_prototypes_and_stays_symme
     before = boltzmann.classify(machine, jnp.asarray(x)).output
     optimizer = optax.adam(1e-2)
     state = boltzmann.init(machine, optimizer, 32, jax.random.key(1))
-    step = boltzmann.make_train_step(optimizer, steps=10)
+    step = boltzmann.make_train_step(optimizer, steps=10, gibbs_steps=5)
     key = jax.random.key(2)
     for _epoch in range(15):
         for i in range(0, 256, 32):
@@ -47,6 +47,8 @@ def test_bad_shapes_and_settings_are_refused_with_clear_errors():
         boltzmann.classify(machine, jnp.ones((3, 15)))
     with pytest.raises(ValueError, match="steps"):
         boltzmann.make_train_step(optax.adam(1e-3), steps=0)
+    with pytest.raises(ValueError, match="gibbs_steps"):
+        boltzmann.make_train_step(optax.adam(1e-3), steps=5, gibbs_steps=0)
     with pytest.raises(ValueError, match="chains"):
         boltzmann.init(machine, optax.adam(1e-3), 0, jax.random.key(0))
     with pytest.raises(ValueError, match="damping"):

@@ -126,10 +126,15 @@ def _gibbs(machine, chains, key, steps: int):
     return s
 
 
-def make_train_step(optimizer: optax.GradientTransformation, *, steps: int = 20):
+def make_train_step(
+    optimizer: optax.GradientTransformation, *, steps: int = 20, gibbs_steps: int | None = None
+):
     """A jitted step `(state, pixels, labels, key) -> (state, reconstruction error)`:
-    `steps` mean-field sweeps for the data term, `steps` Gibbs updates of the chains."""
+    `steps` mean-field sweeps for the data term, `gibbs_steps` (default `steps`) updates
+    of the persistent chains for the model term."""
     check_at_least("steps", steps, 1)
+    gibbs_steps = steps if gibbs_steps is None else gibbs_steps
+    check_at_least("gibbs_steps", gibbs_steps, 1)
 
     @jax.jit
     def step(state: BoltzmannState, pixels: jax.Array, labels: jax.Array, key: jax.Array):
@@ -140,7 +145,7 @@ def make_train_step(optimizer: optax.GradientTransformation, *, steps: int = 20)
         y = jax.nn.one_hot(labels, machine.labels, dtype=v.dtype)
         visible = jnp.concatenate([v, y], axis=1)
         data = _mean_field(machine, visible, machine.sensory + machine.labels, steps, 0.5)
-        chains = _gibbs(machine, state.chains, k_gibbs, steps)
+        chains = _gibbs(machine, state.chains, k_gibbs, gibbs_steps)
         # gradient of the negative log-likelihood (a descent direction for optax)
         grad_w = chains.T @ chains / chains.shape[0] - data.T @ data / batch
         grad_b = jnp.mean(chains, 0) - jnp.mean(data, 0)

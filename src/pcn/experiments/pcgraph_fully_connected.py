@@ -16,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -26,7 +28,6 @@ from tqdm.auto import tqdm
 
 from .. import data as pcn_data
 from ..baselines import almeida_pineda, boltzmann, hopfield
-from ..graph import PCGraph
 from ..pcgraphs import (
     QueryResult,
     batch,
@@ -72,8 +73,11 @@ class FullyConnectedConfig:
     query_max_steps: int
     noise_variance: float  # of the Gaussian noise in the denoising query
     boltzmann_learning_rate: float
+    boltzmann_gibbs_steps: int  # chain updates per training step (PCD)
     almeida_pineda_learning_rate: float
     train_examples: int  # 0: the whole training set
+    validation_examples: int  # held out of the training set for early stopping
+    evaluations_per_epoch: int  # validation checks per epoch (the best model is kept)
     test_examples: int  # 0: the whole test set
     panel_examples: int  # test images the completion / denoising MSEs average over
 
@@ -86,6 +90,8 @@ class FullyConnectedConfig:
             raise ValueError(
                 "`hidden` must be >= 0, `query_max_steps` >= 1 and `panel_examples` >= 10."
             )
+        if self.validation_examples < 1 or self.evaluations_per_epoch < 1:
+            raise ValueError("`validation_examples` and `evaluations_per_epoch` must be >= 1.")
 
 
 FULL = FullyConnectedConfig(
@@ -103,19 +109,25 @@ FULL = FullyConnectedConfig(
     query_max_steps=500,
     noise_variance=0.5,
     boltzmann_learning_rate=1e-3,
+    boltzmann_gibbs_steps=5,
     almeida_pineda_learning_rate=1e-3,
     train_examples=0,
+    validation_examples=1000,
+    evaluations_per_epoch=3,
     test_examples=0,
     panel_examples=1000,
 )
 QUICK = dataclasses.replace(
     FULL,
-    hidden=64,
+    hidden=32,
     epochs=1,
     steps=10,
-    query_max_steps=200,
-    train_examples=3000,
-    test_examples=500,
+    learning_rate=1e-3,  # a few dozen steps: a larger weight step than the full run
+    query_max_steps=100,
+    train_examples=2500,
+    validation_examples=200,
+    evaluations_per_epoch=1,
+    test_examples=300,
     panel_examples=100,
 )
 
@@ -125,70 +137,124 @@ def _batches(cfg: FullyConnectedConfig, ds: pcn_data.Dataset, epoch: int, seed: 
     return pcn_data.batches(ds.x_train, ds.y_train, cfg.batch_size, key_or_seed=seed * 1000 + epoch)
 
 
-def _train_pc_graph(cfg, ds, ctx, bar) -> tuple[PCGraph, list[float]]:
-    """Algorithm 8 on the fully connected graph; the mean training energy per epoch."""
+@dataclasses.dataclass
+class _Learner:
+    """One model's training: its state, jitted step, the model the state holds (a copy
+    that later steps cannot overwrite) and its classifier."""
+
+    state: Any
+    step: Callable[[Any, jax.Array, jax.Array, jax.Array], Any]  # (state, x, y, key)
+    model: Callable[[Any], Any]
+    predict: Callable[[Any, jax.Array], jax.Array]  # (model, images) -> classes
+
+
+def _copy(tree: Any) -> Any:
+    return jax.tree.map(lambda a: jnp.array(a, copy=True) if eqx.is_array(a) else a, tree)
+
+
+def _pc_learner(cfg, ds, seed: int, losses: list[float]) -> _Learner:
+    """Algorithm 8 on the fully connected graph (`trainer`); training energies go to
+    `losses`."""
     topology = fully_connected(
         ds.num_features + ds.num_classes + cfg.hidden,
         sensory=ds.num_features,
         labels=ds.num_classes,
     )
     graph = pc_graph(
-        topology, activation="tanh", key=jax.random.key(ctx.seed), weight_scale=cfg.weight_scale
+        topology, activation="tanh", key=jax.random.key(seed), weight_scale=cfg.weight_scale
     )
-    step = trainer(
+    train = trainer(
         graph,
         steps=cfg.steps,
         gamma=cfg.gamma,
         learning_rate=cfg.learning_rate,
         weight_decay=cfg.weight_decay,
     )
-    state = step.init(graph)
-    losses = []
-    for epoch in range(cfg.epochs):
-        total, count = 0.0, 0
-        for x, y in _batches(cfg, ds, epoch, ctx.seed):
-            state, info = step(state, batch(graph, jnp.asarray(x), jnp.asarray(y)))
-            total, count = total + float(info.loss), count + 1
-        losses.append(total / count)
-        bar.update(1)
-    return step.graph(state), losses
+
+    def step(state, x, y, key):
+        state, info = train(state, batch(graph, x, y))
+        losses.append(info.loss)
+        return state
+
+    return _Learner(
+        train.init(graph),
+        step,
+        lambda state: _copy(train.graph(state)),  # the step donates the state's buffers
+        lambda model, x: classify(model, x, **_relax(cfg)).output,
+    )
 
 
-def _train_hopfield(cfg, ds, ctx, bar) -> hopfield.Hopfield:
-    net = hopfield.hopfield(ds.num_features, ds.num_classes)
-    for epoch in range(cfg.epochs):
-        for x, y in _batches(cfg, ds, epoch, ctx.seed):
-            net = hopfield.train_step(net, jnp.asarray(x), jnp.asarray(y))
-        bar.update(1)
-    return net
+def _hopfield_learner(cfg, ds, seed: int) -> _Learner:
+    return _Learner(
+        hopfield.hopfield(ds.num_features, ds.num_classes),
+        lambda net, x, y, key: hopfield.train_step(net, x, y),
+        lambda net: net,
+        lambda net, x: hopfield.classify(net, x, max_steps=cfg.query_max_steps).output,
+    )
 
 
-def _train_boltzmann(cfg, ds, ctx, bar) -> boltzmann.BoltzmannMachine:
-    key = jax.random.key(ctx.seed + 1)
+def _boltzmann_learner(cfg, ds, seed: int) -> _Learner:
+    key = jax.random.key(seed + 1)
     machine = boltzmann.boltzmann_machine(ds.num_features, ds.num_classes, cfg.hidden, key=key)
     optimizer = optax.adam(cfg.boltzmann_learning_rate)
-    state = boltzmann.init(machine, optimizer, cfg.batch_size, key)
-    step = boltzmann.make_train_step(optimizer, steps=cfg.steps)
-    for epoch in range(cfg.epochs):
-        for i, (x, y) in enumerate(_batches(cfg, ds, epoch, ctx.seed)):
-            k = jax.random.fold_in(jax.random.fold_in(key, epoch), i)
-            state, _ = step(state, jnp.asarray(x), jnp.asarray(y), k)
-        bar.update(1)
-    return state.machine
+    train = boltzmann.make_train_step(
+        optimizer, steps=cfg.steps, gibbs_steps=cfg.boltzmann_gibbs_steps
+    )
+    return _Learner(
+        boltzmann.init(machine, optimizer, cfg.batch_size, key),
+        lambda state, x, y, k: train(state, x, y, k)[0],
+        lambda state: state.machine,
+        lambda machine, x: boltzmann.classify(machine, x, steps=cfg.steps).output,
+    )
 
 
-def _train_almeida_pineda(cfg, ds, ctx, bar) -> almeida_pineda.RecurrentNetwork:
+def _almeida_pineda_learner(cfg, ds, seed: int) -> _Learner:
     net = almeida_pineda.recurrent_network(
-        ds.num_features, ds.num_classes, cfg.hidden, key=jax.random.key(ctx.seed + 2)
+        ds.num_features, ds.num_classes, cfg.hidden, key=jax.random.key(seed + 2)
     )
     optimizer = optax.adam(cfg.almeida_pineda_learning_rate)
-    opt_state = optimizer.init(net)
-    step = almeida_pineda.make_train_step(optimizer, steps=cfg.steps)
+    train = almeida_pineda.make_train_step(optimizer, steps=cfg.steps)
+
+    def step(state, x, y, key):
+        net, opt_state = state
+        net, opt_state, _ = train(net, opt_state, x, y)
+        return net, opt_state
+
+    return _Learner(
+        (net, optimizer.init(net)),
+        step,
+        lambda state: state[0],
+        lambda net, x: almeida_pineda.classify(net, x, steps=cfg.steps).output,
+    )
+
+
+def _fit(learner: _Learner, cfg, ds, val, seed: int, bar) -> tuple[Any, dict[str, Any]]:
+    """Train for `cfg.epochs` on the shared batch order, measuring the validation
+    accuracy `cfg.evaluations_per_epoch` times an epoch; return the best model (early
+    stopping, as the thesis reports) and the validation curve."""
+    n_batches = len(ds.x_train) // cfg.batch_size
+    points = {
+        round(n_batches * (k + 1) / cfg.evaluations_per_epoch) - 1
+        for k in range(cfg.evaluations_per_epoch)
+    }
+    key = jax.random.key(seed + 3)
+    state, best, best_acc = learner.state, None, -1.0
+    curve: dict[str, list[float]] = {"epoch": [], "validation_accuracy": []}
     for epoch in range(cfg.epochs):
-        for x, y in _batches(cfg, ds, epoch, ctx.seed):
-            net, opt_state, _ = step(net, opt_state, jnp.asarray(x), jnp.asarray(y))
+        for i, (x, y) in enumerate(_batches(cfg, ds, epoch, seed)):
+            k = jax.random.fold_in(key, epoch * n_batches + i)
+            state = learner.step(state, jnp.asarray(x), jnp.asarray(y), k)
+            if i in points:
+                model = learner.model(state)
+                acc = _accuracy(lambda x, m=model: learner.predict(m, x), *val)
+                curve["epoch"].append(epoch + (i + 1) / n_batches)
+                curve["validation_accuracy"].append(acc)
+                if acc > best_acc:
+                    best, best_acc = model, acc
+                bar.set_postfix({"val": f"{acc:.3f}"})
         bar.update(1)
-    return net
+    curve["best_epoch"] = curve["epoch"][int(np.argmax(curve["validation_accuracy"]))]
+    return best, curve
 
 
 def _chunks(x: np.ndarray, size: int = 1000):
@@ -221,11 +287,11 @@ def _relax(cfg) -> dict[str, float | int]:
     return {"tol": cfg.query_tol, "max_steps": cfg.query_max_steps, "gamma": cfg.query_gamma}
 
 
-def _accuracy(predict: Callable[[jax.Array], jax.Array], ds) -> float:
+def _accuracy(predict: Callable[[jax.Array], jax.Array], x_all, y_all) -> float:
     correct = 0
-    for x, y in zip(_chunks(ds.x_test), _chunks(ds.y_test), strict=True):
+    for x, y in zip(_chunks(x_all), _chunks(y_all), strict=True):
         correct += int(np.sum(np.asarray(predict(jnp.asarray(x))) == y))
-    return correct / len(ds.x_test)
+    return correct / len(x_all)
 
 
 def _panels(cfg, graph, ds, seed: int) -> tuple[dict, dict, dict]:
@@ -297,6 +363,28 @@ def _grid(rows: dict[str, np.ndarray], title: str) -> plt.Figure:
     return fig
 
 
+def _split_validation(ds, n: int, seed: int):
+    """Hold out `n` random training images for early stopping (the test set is only
+    used once, for the reported numbers)."""
+    order = np.random.default_rng(seed + 17).permutation(len(ds.x_train))
+    held, kept = order[:n], order[n:]
+    val = (ds.x_train[held], ds.y_train[held])
+    return dataclasses.replace(ds, x_train=ds.x_train[kept], y_train=ds.y_train[kept]), val
+
+
+def _validation_figure(curves: dict[str, dict], name: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for model in MODELS:
+        c = curves[model]
+        ax.plot(c["epoch"], 100 * np.asarray(c["validation_accuracy"]), marker="o", label=model)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(f"{name}: early stopping checks")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def _run_dataset(cfg, ctx, name: str) -> tuple[dict, dict[str, dict]]:
     subset = {"train": cfg.train_examples or None, "test": cfg.test_examples or None}
     ds = load_subset(name, ctx, **subset)
@@ -305,38 +393,35 @@ def _run_dataset(cfg, ctx, name: str) -> tuple[dict, dict[str, dict]]:
             f"Dataset {name!r} has {ds.num_features} pixels; this experiment draws 28 x 28 "
             "images (use fashion-mnist or mnist)."
         )
-    seconds, accuracy = {}, {}
-    trainers = {
-        "pc_graph": _train_pc_graph,
-        "hopfield": _train_hopfield,
-        "boltzmann": _train_boltzmann,
-        "almeida_pineda": _train_almeida_pineda,
+    ds, val = _split_validation(ds, cfg.validation_examples, ctx.seed)
+    seconds, accuracy, curves, losses = {}, {}, {}, []
+    learners = {
+        "pc_graph": lambda: _pc_learner(cfg, ds, ctx.seed, losses),
+        "hopfield": lambda: _hopfield_learner(cfg, ds, ctx.seed),
+        "boltzmann": lambda: _boltzmann_learner(cfg, ds, ctx.seed),
+        "almeida_pineda": lambda: _almeida_pineda_learner(cfg, ds, ctx.seed),
     }
-    trained = {}
-    for model, train in trainers.items():
+    best = {}
+    for model, make in learners.items():
         bar = tqdm(total=cfg.epochs, desc=f"{name} {model}", unit="epoch", disable=not ctx.progress)
         start = time.perf_counter()
-        trained[model] = train(cfg, ds, ctx, bar)
+        learner = make()
+        best[model], curves[model] = _fit(learner, cfg, ds, val, ctx.seed, bar)
         bar.close()
         seconds[f"train_{model}"] = time.perf_counter() - start
-    graph, losses = trained["pc_graph"]
-
+        if model != "pc_graph":
+            start = time.perf_counter()
+            accuracy[model] = _accuracy(
+                lambda x, m=best[model], f=learner.predict: f(m, x), ds.x_test, ds.y_test
+            )
+            seconds[f"classify_{model}"] = time.perf_counter() - start
+    graph = best["pc_graph"]
     start = time.perf_counter()
     accuracy["pc_graph"], classify_stats = _pc_accuracy(cfg, graph, ds)
     seconds["classify_pc_graph"] = time.perf_counter() - start
-    start = time.perf_counter()
-    steps = cfg.query_max_steps
-    accuracy["hopfield"] = _accuracy(
-        lambda x: hopfield.classify(trained["hopfield"], x, max_steps=steps).output, ds
-    )
-    accuracy["boltzmann"] = _accuracy(
-        lambda x: boltzmann.classify(trained["boltzmann"], x, steps=cfg.steps).output, ds
-    )
-    accuracy["almeida_pineda"] = _accuracy(
-        lambda x: almeida_pineda.classify(trained["almeida_pineda"], x, steps=cfg.steps).output,
-        ds,
-    )
-    seconds["classify_baselines"] = time.perf_counter() - start
+    per_epoch = len(ds.x_train) // cfg.batch_size
+    energy = np.asarray(jax.device_get(losses), dtype=float)
+    energy = energy[: len(energy) // per_epoch * per_epoch].reshape(-1, per_epoch).mean(1)
 
     start = time.perf_counter()
     rows, mse, stats = _panels(cfg, graph, ds, ctx.seed)
@@ -346,9 +431,11 @@ def _run_dataset(cfg, ctx, name: str) -> tuple[dict, dict[str, dict]]:
         "test_accuracy": accuracy,
         "mse": mse,
         "queries": stats,
-        "train_energy": losses,
+        "validation": curves,
+        "train_energy": energy.tolist(),  # PC graph, mean per epoch
         "seconds": seconds,
         "train_examples": len(ds.x_train),
+        "validation_examples": len(val[0]),
         "test_examples": len(ds.x_test),
         "neurons": ds.num_features + ds.num_classes + cfg.hidden,
     }
@@ -356,7 +443,7 @@ def _run_dataset(cfg, ctx, name: str) -> tuple[dict, dict[str, dict]]:
 
 
 def _markdown(cfg, results: dict, wall: float) -> str:
-    acc_rows, query_rows, sections = [], [], []
+    acc_rows, query_rows, sections, stopping = [], [], [], []
     for name, r in results.items():
         thesis = THESIS_TABLE.get(name, {})
         acc_rows.append(
@@ -386,6 +473,11 @@ def _markdown(cfg, results: dict, wall: float) -> str:
             f"Fig. 5.3 queries {r['seconds']['panels']:.0f} s"
         )
         images = "\n".join(f"![{name} {panel}]({name}_{panel}.png)" for panel in PANELS)
+        best = ", ".join(f"{m} {r['validation'][m]['best_epoch']:.2f}" for m in MODELS)
+        stopping.append(
+            f"{name}: best validation check at epoch {best}.\n\n"
+            f"![{name} validation]({name}_validation.png)"
+        )
         sections.append(f"{sizes}.\n\n{images}")
     first = next(iter(results.values()))
     noise = results[next(iter(results))]["mse"]["denoise_input"]
@@ -404,8 +496,9 @@ Baselines on the same fully connected structure, same batches and epochs: a Hopf
 network (pixels binarised at 0.5 and bipolar labels, Hebb's rule, labels relaxed by
 synchronous sign updates with the pixels held; it has no hidden neurons, as Hebb's rule
 needs every neuron's state); a fully connected Boltzmann machine (same {first["neurons"]}
-neurons; mean-field data term and {cfg.batch_size} persistent chains with T = {cfg.steps}
-sweeps, Adam lr {cfg.boltzmann_learning_rate}; classified by mean-field with the pixels
+neurons; data term by T = {cfg.steps} mean-field sweeps, model term from {cfg.batch_size}
+persistent chains advanced {cfg.boltzmann_gibbs_steps} Gibbs sweeps per update (PCD),
+Adam lr {cfg.boltzmann_learning_rate}; classified by mean-field with the pixels
 held); Almeida–Pineda recurrent backprop (same neurons, tanh, T = {cfg.steps} forward and
 T adjoint relaxation steps, squared error on the labels, Adam lr
 {cfg.almeida_pineda_learning_rate}).
@@ -414,8 +507,13 @@ T adjoint relaxation steps, squared error on the labels, Adam lr
 
 {markdown_table(["dataset", *MODELS], acc_rows)}
 
+Every model is early-stopped the same way: its validation accuracy on
+{first["validation_examples"]} held-out training images is checked
+{cfg.evaluations_per_epoch} times an epoch and the best checkpoint is the one tested.
 The thesis trains 2000 neurons (1206 hidden) for 20 epochs with early stopping, and
 queries with T = 2000; this run is sized for a 2-core CPU (see the budget below).
+
+{(chr(10) * 2).join(stopping)}
 
 ## Fig. 5.3: queries of the same graph
 
@@ -448,6 +546,8 @@ def run(ctx: RunContext) -> Report:
     for name in cfg.datasets:
         results[name], all_rows[name] = _run_dataset(cfg, ctx, name)
     for name, rows in all_rows.items():
+        curves = results[name]["validation"]
+        save_figure(_validation_figure(curves, name), ctx.out / f"{name}_validation.png")
         for panel in PANELS:
             save_figure(_grid(rows[panel], f"{name}: {panel}"), ctx.out / f"{name}_{panel}.png")
     wall = time.perf_counter() - start
