@@ -8,6 +8,7 @@ from . import activations as activations
 from . import energies as energies
 from . import layers as layers
 from . import pcgraphs as pcgraphs
+from . import vae as vae
 from . import zil as zil
 from .activations import get_activation as get_activation
 from .algorithms import BP as BP
@@ -32,7 +33,10 @@ from .checkpoint import save_checkpoint as save_checkpoint
 from .energies import Bernoulli as Bernoulli
 from .energies import BernoulliLogits as BernoulliLogits
 from .energies import Categorical as Categorical
+from .energies import DiagonalGaussian as DiagonalGaussian
 from .energies import Gaussian as Gaussian
+from .energies import MonteCarloKL as MonteCarloKL
+from .energies import ReparamGaussian as ReparamGaussian
 from .energies import SoftmaxCategorical as SoftmaxCategorical
 from .graph import Bias as Bias
 from .graph import Edge as Edge
@@ -46,10 +50,6 @@ from .inference import relax as relax
 from .init import forward_init as forward_init
 from .init import normal_init as normal_init
 from .init import zeros_init as zeros_init
-from .language_model import language_model as language_model
-from .language_model import lm_batch as lm_batch
-from .language_model import next_token_log_probs as next_token_log_probs
-from .language_model import perplexity as perplexity
 from .levels import is_levelled as is_levelled
 from .levels import level_graph as level_graph
 from .levels import node_levels as node_levels
@@ -59,6 +59,8 @@ from .training import accuracy as accuracy
 from .training import predict as predict
 from .training import reconstruct as reconstruct
 from .training import train_epoch as train_epoch
+from .vae import ForwardEnergyBP as ForwardEnergyBP
+from .vae import vae_mlp as vae_mlp
 from .zero_divergence import ZIL as ZIL
 from .zero_divergence import zil_gradients as zil_gradients
 

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from ._validation import check_at_least
+from .energies import check_node_data, needs_data_check
 from .graph import PCGraph, Values
 from .inference import (
     check_batch,
@@ -242,6 +243,8 @@ class TrainStep:
         params, self._static = eqx.partition(graph, eqx.is_inexact_array)
         _, self._treedef = jax.tree.flatten((params, optimizer.init(params)))
         self._compiled = jax.jit(self._step, donate_argnums=0)
+        # nodes whose data must be probabilities, checked before each (compiled) step
+        self._checked_nodes = tuple(n for n in graph.nodes if needs_data_check(n.energy))
 
     def init(self, graph: PCGraph, opt_state: optax.OptState | None = None) -> TrainState:
         """The training state of `graph` (a fresh optimiser state unless one is given)."""
@@ -284,7 +287,10 @@ class TrainStep:
 
         Raises:
             NonFiniteEnergyError: an energy became nan or inf (IL with `check_finite`).
+            ValueError: a categorical / Bernoulli node's data is not a probability.
         """
+        if self._checked_nodes:
+            check_node_data(self._checked_nodes, batch)
         with non_finite_errors():
             return self._compiled(state.leaves, batch, key)
 

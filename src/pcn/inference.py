@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from ._validation import check_at_least, check_positive
-from .energies import Bernoulli, Categorical
+from .energies import Bernoulli, Categorical, check_node_data
 from .fusion import plan_fusion, relax_fused
 from .graph import PCGraph, Values
 
@@ -246,7 +246,9 @@ def infer(
 
     Raises:
         NonFiniteEnergyError: (with `check_finite`) an energy became nan or inf.
+        ValueError: a categorical / Bernoulli node's value is not a probability.
     """
+    check_node_data(graph.nodes, values)  # concrete data only; traced values pass
     with non_finite_errors():
         return _infer(
             graph,
