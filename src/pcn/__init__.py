@@ -50,6 +50,10 @@ from .inference import relax as relax
 from .init import forward_init as forward_init
 from .init import normal_init as normal_init
 from .init import zeros_init as zeros_init
+from .language_model import language_model as language_model
+from .language_model import lm_batch as lm_batch
+from .language_model import next_token_log_probs as next_token_log_probs
+from .language_model import perplexity as perplexity
 from .levels import is_levelled as is_levelled
 from .levels import level_graph as level_graph
 from .levels import node_levels as node_levels
