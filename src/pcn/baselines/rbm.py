@@ -227,8 +227,9 @@ def train(
     seed: int = 0,
 ) -> tuple[RBM, list[float]]:
     """Train by CD-k with Adam(`learning_rate`) on shuffled batches of `x` (and class
-    indices `y` if the RBM has label units). Returns the model and each epoch's mean
-    reconstruction error of the batches (mean-field, one sweep), a progress measure."""
+    indices `y` if the RBM has label units; the last partial batch of an epoch is left
+    out). Returns the model and each epoch's mean reconstruction error of the batches
+    (mean-field, one sweep), a progress measure."""
     check_at_least("epochs", epochs, 1)
     check_at_least("batch_size", batch_size, 1)
     check_positive("learning_rate", learning_rate)
@@ -246,15 +247,16 @@ def train(
     errors = []
     for _ in range(epochs):
         order = rng.permutation(len(x))
-        total = 0.0
-        for start in range(0, len(x), batch_size):
+        batch_errors = []
+        # whole batches only (as `pcn.training.train_epoch`): one compiled shape
+        for start in range(0, max(len(x) - batch_size, 0) + 1, batch_size):
             idx = order[start : start + batch_size]
             vb = jnp.asarray(x[idx])
             yb = None if y is None else jax.nn.one_hot(jnp.asarray(y[idx]), model.n_labels)
             key, sub = jax.random.split(key)
             model, opt_state, _ = trainer.step(model, opt_state, vb, yb, sub)
-            total += float(_recon_error(model, vb, yb)) * len(idx)
-        errors.append(total / len(x))
+            batch_errors.append(_recon_error(model, vb, yb) * len(idx))
+        errors.append(float(jnp.sum(jnp.stack(batch_errors))) / (len(batch_errors) * len(idx)))
     return model, errors
 
 
