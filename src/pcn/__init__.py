@@ -57,6 +57,8 @@ from .language_model import perplexity as perplexity
 from .levels import is_levelled as is_levelled
 from .levels import level_graph as level_graph
 from .levels import node_levels as node_levels
+from .memory import StepMemory as StepMemory
+from .memory import step_memory as step_memory
 from .models import generative_mlp as generative_mlp
 from .models import mlp as mlp
 from .training import accuracy as accuracy

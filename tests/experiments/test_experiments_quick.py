@@ -91,7 +91,10 @@ def test_nongauss_classification_quick_run_is_well_formed(tmp_path, check_output
         for v in ("bp", "pc_f", "pc_fkl")
     ]
     regimes = [f"fashion-mnist.regimes.precision_{p}.test_accuracy.M2.pc_fkl" for p in (1, 100)]
-    check_outputs(tmp_path, results, keys + regimes)
+    memory = [f"fashion-mnist.memory.{m}.pc_fkl_total_over_bp" for m in ("M1", "M2", "M3")]
+    check_outputs(tmp_path, results, keys + regimes + memory)
+    for m in ("M1", "M2", "M3"):  # the paper's bound on PC's memory
+        assert 1.0 < results["fashion-mnist"]["memory"][m]["pc_fkl_total_over_bp"] < 2.0
     for regime in results["fashion-mnist"]["regimes"].values():
         # on M1 (no softmax layer) PC_F and PC_FKL are the same algorithm
         m1 = regime["curves"]["M1"]

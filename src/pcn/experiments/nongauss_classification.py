@@ -20,12 +20,14 @@ import dataclasses
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
+import optax
 
 from .._validation import check_at_least, check_positive
 from ..algorithms import BP, IL
 from ..energies import Categorical, Gaussian, SoftmaxCategorical
 from ..graph import Edge, Node, PCGraph
 from ..layers import Linear
+from ..memory import step_memory
 from ..training import accuracy, supervised_batch
 from .common import TrainingRun, check_settings, load_subset, train_runs
 from .output import markdown_table, save_figure
@@ -135,9 +137,16 @@ def _train_dataset(name: str, cfg: NonGaussConfig, ctx: RunContext) -> tuple[dic
     ds = load_subset(name, ctx, **subset)
     make_batch = supervised_batch(ds.num_classes)
     curves: dict[str, dict] = {_regime(p): {} for p in cfg.hidden_precisions}
+    memory: dict[str, dict] = {}
     for i, model in enumerate(MODELS):
         key = jax.random.key(ctx.seed * 100 + i)
         shape = dict(inputs=ds.num_features, width=cfg.width, classes=ds.num_classes, key=key)
+        memory[model] = _memory(
+            model,
+            cfg,
+            shape,
+            make_batch(ds.x_train[: cfg.batch_size], ds.y_train[: cfg.batch_size]),
+        )
         runs = {
             f"{name}_{model}_bp": TrainingRun(classifier(model, "bp", **shape), BP(), make_batch)
         }
@@ -178,7 +187,21 @@ def _train_dataset(name: str, cfg: NonGaussConfig, ctx: RunContext) -> tuple[dic
         )
     first = regimes[_regime(cfg.hidden_precisions[0])]
     out = {"test_accuracy": first["test_accuracy"], "curves": first["curves"], **sizes}
-    return {**out, "regimes": regimes}, sizes
+    return {**out, "regimes": regimes, "memory": memory}, sizes
+
+
+def _memory(model: str, cfg: NonGaussConfig, shape: dict, batch: dict) -> dict:
+    """Bytes of one compiled training step of each variant (XLA's plan; see
+    `pcn.memory`), and PC's total over BP's (the paper's bound: below 2)."""
+    optimizer = optax.adam(cfg.learning_rate)
+    out = {}
+    for variant in VARIANTS:
+        graph = classifier(model, variant, **shape)
+        algorithm = BP() if variant == "bp" else IL(cfg.steps, gamma=cfg.gamma)
+        out[variant] = step_memory(graph, algorithm, optimizer, batch).as_dict()
+    for variant in VARIANTS[1:]:
+        out[f"{variant}_total_over_bp"] = out[variant]["total"] / out["bp"]["total"]
+    return out
 
 
 def _table(final: dict) -> str:
@@ -210,6 +233,21 @@ def run(ctx: RunContext) -> Report:
             f"`{name}.test_accuracy` in results.json holds the first regime "
             f"(hidden precision {cfg.hidden_precisions[0]:g}); every regime is under "
             f"`{name}.regimes`.\n"
+        )
+        mem = results[name]["memory"]
+        rows = [
+            [
+                m,
+                *[f"{mem[m][v]['total'] / 2**20:.2f}" for v in VARIANTS],
+                *[f"{mem[m][f'{v}_total_over_bp']:.2f}" for v in VARIANTS[1:]],
+            ]
+            for m in MODELS
+        ]
+        header = ["model", "BP MiB", "PC_F MiB", "PC_FKL MiB", "PC_F / BP", "PC_FKL / BP"]
+        sections.append(
+            "Memory of one compiled training step (batch "
+            f"{cfg.batch_size}; XLA's plan: arguments + outputs + temporaries - aliased; "
+            "paper's bound M_PC < 2 M_BP):\n\n" + markdown_table(header, rows) + "\n"
         )
         for r, regime in results[name]["regimes"].items():
             p = regime["hidden_precision"]
