@@ -3,7 +3,15 @@ writes the Fig. 7 outputs."""
 
 from __future__ import annotations
 
+import equinox as eqx
+import jax
+import numpy as np
+import optax
+
+from pcn import BP
 from pcn.experiments import run_experiment
+from pcn.experiments.nongauss_transformer import RepeatedBP
+from pcn.language_model import language_model, lm_batch
 
 
 def test_nongauss_transformer_quick_run_learns_and_writes_fig7_outputs(tmp_path, check_outputs):
@@ -20,3 +28,23 @@ def test_nongauss_transformer_quick_run_learns_and_writes_fig7_outputs(tmp_path,
     report = (tmp_path / "report.md").read_text()
     assert "T = 5" in report and "true next" in report
     assert len(results["examples"]) == 2 and len(results["examples"][0]["pc_fkl"]) == 3
+
+
+def test_the_bp_control_takes_k_backprop_steps_on_each_batch():
+    graph = language_model(11, seq_len=4, dim=8, variant="bp", key=jax.random.key(0))
+    batch = lm_batch(graph, np.random.default_rng(0).integers(0, 11, size=(3, 5)))
+    optimizer = optax.adam(1e-2)
+    opt_state = optimizer.init(eqx.filter(graph, eqx.is_inexact_array))
+    repeated, _, info = RepeatedBP(3).step(graph, opt_state, batch, optimizer=optimizer)
+    expected, state = graph, opt_state
+    for _ in range(3):
+        expected, state, _ = BP().step(expected, state, batch, optimizer=optimizer)
+    np.testing.assert_allclose(
+        info.loss, BP().step(graph, opt_state, batch, optimizer=optimizer)[2].loss
+    )
+    for a, b in zip(
+        jax.tree.leaves(eqx.filter(repeated, eqx.is_inexact_array)),
+        jax.tree.leaves(eqx.filter(expected, eqx.is_inexact_array)),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

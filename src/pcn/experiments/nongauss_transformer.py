@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .. import data as pcn_data
 from .._validation import check_at_least
-from ..algorithms import BP, IL, Algorithm, make_train_step
+from ..algorithms import BP, IL, Algorithm, StepInfo, make_train_step
 from ..data.text import EOL_ID
 from ..graph import PCGraph
 from ..language_model import (
@@ -41,7 +41,7 @@ from .common import check_settings
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment
 
-LABELS = {"bp": "BP", "pc_f": "PC_F", "pc_fkl": "PC_FKL"}
+LABELS = {"bp": "BP", "pc_f": "PC_F", "pc_fkl": "PC_FKL", "bp_repeat": "BP, k updates"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +59,7 @@ class TransformerConfig:
     weight_updates: int  # per batch, PC_FKL only (PC_F and BP: 1)
     seeds: int
     evals_per_epoch: int
+    bp_control: bool  # also train BP with `weight_updates` steps per batch, like PC_FKL
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -83,25 +84,60 @@ FULL = TransformerConfig(
     weight_updates=3,
     seeds=3,
     evals_per_epoch=3,
+    bp_control=True,
 )
 QUICK = dataclasses.replace(
     FULL,
     vocab_size=256,
     dim=32,
-    train_sequences=256,
+    train_sequences=384,
     dev_sequences=128,
     epochs=2,
     batch_size=32,
-    learning_rate=3e-3,
+    learning_rate=1e-2,
     seeds=1,
     evals_per_epoch=2,
+    bp_control=False,
 )
 
 
-def algorithm_of(variant: str, cfg: TransformerConfig) -> Algorithm:
-    """BP, or IL with T steps of SGD on the values (several weight updates for PC_FKL)."""
-    if variant == "bp":
+class RepeatedBP(eqx.Module):
+    """Backprop with `updates` optimiser steps on each batch (in one `lax.scan`): the
+    control that gives BP as many weight updates per batch as PC_FKL gets."""
+
+    updates: int = eqx.field(static=True)
+
+    def step(
+        self,
+        graph: PCGraph,
+        opt_state: optax.OptState,
+        batch: dict,
+        *,
+        optimizer: optax.GradientTransformation,
+        key: jax.Array | None = None,
+    ) -> tuple[PCGraph, optax.OptState, StepInfo]:
+        """`updates` BP steps on `batch`; the reported loss is the one before the first."""
+        graph, opt_state, info = BP().step(graph, opt_state, batch, optimizer=optimizer)
+        params, static = eqx.partition(graph, eqx.is_inexact_array)
+
+        def one_more(carry, _):
+            g, o, _ = BP().step(eqx.combine(carry[0], static), carry[1], batch, optimizer=optimizer)
+            return (eqx.filter(g, eqx.is_inexact_array), o), None
+
+        (params, opt_state), _ = jax.lax.scan(
+            one_more, (params, opt_state), None, length=self.updates - 1
+        )
+        return eqx.combine(params, static), opt_state, info
+
+
+def algorithm_of(method: str, cfg: TransformerConfig) -> Algorithm | RepeatedBP:
+    """BP, or IL with T steps of SGD on the values (several weight updates for PC_FKL),
+    or (`"bp_repeat"`) BP with PC_FKL's number of weight updates per batch."""
+    if method == "bp":
         return BP()
+    if method == "bp_repeat":
+        return RepeatedBP(cfg.weight_updates)
+    variant = method
     updates = cfg.weight_updates if variant == "pc_fkl" else 1
     return IL(cfg.steps, gamma=cfg.gamma, weight_updates=updates)
 
@@ -200,26 +236,26 @@ def predictions(
 
 def _figure(curves: dict[str, list[dict]], per_epoch: int) -> plt.Figure:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for variant in VARIANTS:
-        runs = curves[variant]
+    for i, (method, runs) in enumerate(curves.items()):
         x = np.asarray(runs[0]["step"]) / per_epoch
         y = np.asarray([r["dev_perplexity"] for r in runs])
         mean, std = y.mean(axis=0), y.std(axis=0)
-        ax.plot(x, mean, marker=".", label=LABELS[variant])
-        ax.fill_between(x, mean - std, mean + std, alpha=0.25)
+        style = "--" if method == "bp_repeat" else "-"
+        ax.plot(x, mean, style, color=f"C{i}", marker=".", label=LABELS[method])
+        ax.fill_between(x, mean - std, mean + std, color=f"C{i}", alpha=0.25)
     ax.set_xlabel("epoch")
     ax.set_ylabel("dev perplexity")
     ax.set_yscale("log")
     ax.set_title("Dev perplexity (mean ± std over seeds)")
     ax.grid(alpha=0.3)
     ax.legend()
-    tests = [[r["test_perplexity"] for r in curves[v]] for v in VARIANTS]
+    tests = [[r["test_perplexity"] for r in runs] for runs in curves.values()]
     bx.bar(
-        [LABELS[v] for v in VARIANTS],
+        [LABELS[m] for m in curves],
         [np.mean(t) for t in tests],
         yerr=[np.std(t) for t in tests],
         capsize=6,
-        color=["C0", "C1", "C2"],
+        color=[f"C{i}" for i in range(len(curves))],
     )
     bx.set_ylabel("test perplexity")
     bx.set_title("Test perplexity (mean ± std)")
@@ -241,12 +277,14 @@ def run(ctx: RunContext) -> Report:
     train = train[: cfg.train_sequences] if cfg.train_sequences else train
     dev = text.dev[: cfg.dev_sequences] if cfg.dev_sequences else text.dev
     optimizer = optax.adam(cfg.learning_rate)
-    curves: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+    methods = [*VARIANTS, "bp_repeat"] if cfg.bp_control else list(VARIANTS)
+    curves: dict[str, list[dict]] = {m: [] for m in methods}
     trained: dict[str, PCGraph] = {}
     memory: dict[str, dict[str, int]] = {}
     for s in range(cfg.seeds):
         seed = ctx.seed * 1000 + s
-        for variant in VARIANTS:
+        for method in methods:
+            variant = "bp" if method == "bp_repeat" else method
             graph = language_model(
                 text.vocab_size,
                 seq_len=cfg.seq_len,
@@ -255,8 +293,8 @@ def run(ctx: RunContext) -> Report:
                 key=jax.random.key(seed),
             )
             check_vocabulary(graph, text.vocab_size)
-            algorithm = algorithm_of(variant, cfg)
-            if s == 0:
+            algorithm = algorithm_of(method, cfg)
+            if s == 0 and method in VARIANTS:
                 batch = lm_batch(graph, train[: cfg.batch_size])
                 memory[variant] = step_memory(graph, algorithm, optimizer, batch)
             graph, curve = train_one(
@@ -267,24 +305,30 @@ def run(ctx: RunContext) -> Report:
                 dev,
                 cfg,
                 seed=seed,
-                desc=f"{variant} seed {s}",
+                desc=f"{method} seed {s}",
                 progress=ctx.progress,
             )
             curve["test_perplexity"] = perplexity(graph, text.test)
-            curves[variant].append(curve)
-            if s == 0:
-                trained[variant] = graph
+            curves[method].append(curve)
+            if s == 0 and method in VARIANTS:
+                trained[method] = graph
     per_epoch = len(train) // cfg.batch_size
     save_figure(_figure(curves, per_epoch), ctx.out / "perplexity.png")
-    tests = {v: [c["test_perplexity"] for c in curves[v]] for v in VARIANTS}
-    test_mean = {v: float(np.mean(tests[v])) for v in VARIANTS}
-    test_std = {v: float(np.std(tests[v])) for v in VARIANTS}
-    train_seconds = {v: float(np.sum([c["train_seconds"] for c in curves[v]])) for v in VARIANTS}
-    ms_step = {v: float(np.mean([c["ms_per_step"] for c in curves[v]])) for v in VARIANTS}
+    tests = {m: [c["test_perplexity"] for c in curves[m]] for m in methods}
+    test_mean = {m: float(np.mean(tests[m])) for m in methods}
+    test_std = {m: float(np.std(tests[m])) for m in methods}
+    train_seconds = {m: float(np.sum([c["train_seconds"] for c in curves[m]])) for m in methods}
+    ms_step = {m: float(np.mean([c["ms_per_step"] for c in curves[m]])) for m in methods}
     examples = predictions(trained, text, 4 if not ctx.quick else 2, seed=ctx.seed)
     ratio = {v: memory[v]["temp"] / memory["bp"]["temp"] for v in ("pc_f", "pc_fkl")}
     total_ratio = {v: memory[v]["total"] / memory["bp"]["total"] for v in ("pc_f", "pc_fkl")}
     gap = test_mean["pc_fkl"] / test_mean["bp"] - 1.0
+    if cfg.bp_control:
+        results_extra = {
+            "pc_fkl_vs_bp_repeat_relative_gap": test_mean["pc_fkl"] / test_mean["bp_repeat"] - 1.0
+        }
+    else:
+        results_extra = {}
     results = {
         "config": dataclasses.asdict(cfg),
         "data": {
@@ -301,6 +345,7 @@ def run(ctx: RunContext) -> Report:
         "test_perplexity_std": test_std,
         "test_perplexity_per_seed": tests,
         "pc_fkl_vs_bp_relative_gap": gap,
+        **results_extra,
         "curves": curves,
         "train_seconds": train_seconds,
         "ms_per_step": ms_step,
@@ -316,10 +361,10 @@ def run(ctx: RunContext) -> Report:
             f"{curves[v][0]['dev_perplexity'][-1]:.2f}",
             f"{ms_step[v]:.0f}",
             f"{train_seconds[v]:.0f}",
-            f"{memory[v]['temp'] / 2**20:.1f}",
-            f"{memory[v]['total'] / 2**20:.1f}",
+            f"{memory[v]['temp'] / 2**20:.1f}" if v in memory else "-",
+            f"{memory[v]['total'] / 2**20:.1f}" if v in memory else "-",
         ]
-        for v in VARIANTS
+        for v in methods
     ]
     example_rows = [
         [
@@ -329,6 +374,16 @@ def run(ctx: RunContext) -> Report:
         ]
         for e in examples
     ]
+    control = ""
+    if cfg.bp_control:
+        control_gap = test_mean["pc_fkl"] / test_mean["bp_repeat"] - 1.0
+        control = f"""
+
+PC_FKL takes {cfg.weight_updates} optimiser steps on the weights per batch, BP one. The
+control "{LABELS["bp_repeat"]}" gives BP the same {cfg.weight_updates} steps per batch
+(same batches, initial weights and learning rate): PC_FKL is {100 * control_gap:+.1f}%
+relative to it (BP's test perplexity: {test_mean["bp"]:.2f} with one step per batch,
+{test_mean["bp_repeat"]:.2f} with {cfg.weight_updates})."""
     md = f"""# Predictive coding beyond Gaussians: transformer language model (Fig. 7)
 
 A causally masked transformer LM with one block, one head and width {cfg.dim} (token +
@@ -342,12 +397,12 @@ perplexity on all {len(text.test)} test windows.
 
 PC_F: Gaussian energies on every node (the softmaxes included); PC_FKL: the attention
 node holds logits with a KL energy (`SoftmaxCategorical`, Eq. 10) and the output is
-`Categorical` (cross-entropy to the next token); BP trains the PC_FKL graph. PC: T =
-{cfg.steps} relaxation steps of SGD on the values (gamma {cfg.gamma}), forward
+`Categorical` (cross-entropy to the next token); BP trains the PC_FKL graph.
+PC: T = {cfg.steps} relaxation steps of SGD on the values (gamma {cfg.gamma}), forward
 initialisation, {cfg.weight_updates} weight updates per batch for PC_FKL (1 for PC_F:
 the paper found more unstable there). All: Adam (lr {cfg.learning_rate}), batch
 {cfg.batch_size}, {cfg.epochs} epochs; {cfg.seeds} seed(s) (each: new initial weights, the
-same for the three methods, and a new batch order). Wall time measured on this shared
+same for every method, and a new batch order). Wall time measured on this shared
 2-core CPU.
 
 {
@@ -366,7 +421,7 @@ same for the three methods, and a new batch order). Wall time measured on this s
     }
 
 PC_FKL's test perplexity is {100 * gap:+.1f}% relative to BP's (paper: close to BP,
-PC_F clearly worse).
+PC_F clearly worse).{control}
 
 **Memory.** Measured with XLA's plan for one compiled training step at batch
 {cfg.batch_size} (`jax.jit(step).lower(...).compile().memory_analysis()`): temp buffers
