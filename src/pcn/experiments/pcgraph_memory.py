@@ -33,6 +33,7 @@ from ..graph import PCGraph
 from ..training import train_epoch
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
+from .pcgraph_topologies import stable_gamma
 from .registry import Report, RunContext, choose_config, experiment
 
 CORRUPTIONS = ("half", "noise")
@@ -71,7 +72,7 @@ FULL = MemoryConfig(
     memories=(50, 100, 200),
     neurons=1000,
     activation="tanh",
-    epochs=300,
+    epochs=200,
     batch_size=50,
     steps=5,
     gamma=0.5,
@@ -81,7 +82,7 @@ FULL = MemoryConfig(
     threshold=1e-3,
     query_gamma=0.2,
     query_tol=1e-6,
-    query_max_steps=1000,
+    query_max_steps=800,
     weight_scale=0.1,
 )
 QUICK = dataclasses.replace(FULL, memories=(10, 20), neurons=850, epochs=40, query_max_steps=300)
@@ -104,7 +105,8 @@ def _train(graph: PCGraph, x: np.ndarray, cfg: MemoryConfig, seed: int, desc) ->
 
 def _retrieve(graph: PCGraph, x: np.ndarray, noisy: np.ndarray, known, cfg) -> dict:
     """The retrieved images of every (corruption, query)."""
-    relax = {"tol": cfg.query_tol, "max_steps": cfg.query_max_steps, "gamma": cfg.query_gamma}
+    gamma = stable_gamma(graph, cfg.query_gamma)
+    relax = {"tol": cfg.query_tol, "max_steps": cfg.query_max_steps, "gamma": gamma}
     xs, ns = jnp.asarray(x), jnp.asarray(noisy)
     out = {
         ("half", "condition"): pg.complete(graph, xs, known, **relax),
@@ -117,7 +119,7 @@ def _retrieve(graph: PCGraph, x: np.ndarray, noisy: np.ndarray, known, cfg) -> d
     images[("noise", "condition")] = np.asarray(mu)
     converged = {k: float(np.mean(v.query.example_converged)) for k, v in out.items()}
     converged[("noise", "condition")] = float(np.mean(held.example_converged))
-    return {"images": images, "converged": converged}
+    return {"images": images, "converged": converged, "gamma": gamma}
 
 
 def _fraction_figure(fractions: dict[str, dict[str, dict[str, float]]]) -> plt.Figure:
@@ -170,6 +172,7 @@ def run(ctx: RunContext) -> Report:
     mse: dict[int, dict[str, dict[str, float]]] = {}
     converged: dict[int, dict[str, dict[str, float]]] = {}
     seconds: dict[int, float] = {}
+    gammas: dict[int, float] = {}
     examples = None
     for n in cfg.memories:
         start = time.perf_counter()
@@ -189,6 +192,7 @@ def run(ctx: RunContext) -> Report:
             mse[n].setdefault(c, {})[q] = float(np.mean(errors))
             converged[n].setdefault(c, {})[q] = out["converged"][(c, q)]
         seconds[n] = time.perf_counter() - start
+        gammas[n] = out["gamma"]
         if examples is None or n == 100:
             examples = (x, noisy, out["images"])
     save_figure(_fraction_figure(fractions), ctx.out / "retrieved.png")
@@ -201,6 +205,7 @@ def run(ctx: RunContext) -> Report:
         "mean_mse": mse,
         "converged_fraction": converged,
         "seconds": seconds,
+        "query_gamma": gammas,
         "corrupted_mse": {
             "half": float(np.mean((np.where(known, examples[0], 0.0) - examples[0]) ** 2)),
             "noise": float(np.mean((examples[1] - examples[0]) ** 2)),
@@ -219,6 +224,7 @@ def _markdown(cfg: MemoryConfig, r: dict[str, Any], shown_n: int) -> str:
         ["images", "corruption", "query", "retrieved", "mean MSE", "converged"], rows
     )
     secs = ", ".join(f"{n} images {s:.0f} s" for n, s in r["seconds"].items())
+    used = ", ".join(f"{n} images {g:.3g}" for n, g in r["query_gamma"].items())
     return f"""# Associative memory in a fully connected PC graph (thesis Fig. 5.4)
 
 A fully connected PC graph of {cfg.neurons} neurons (784 pixels, {cfg.neurons - 784}
@@ -230,7 +236,8 @@ then one adamw step, lr {cfg.learning_rate}, weight decay {cfg.weight_decay}) fo
 its bottom half (top half removed) or from it plus N(0, {cfg.noise_variance}) noise, by
 conditioning and by initialisation (noisy images by conditioning: the noisy pixels fixed,
 the hidden neurons relaxed, the retrieved image is the prediction mu of the pixels).
-Queries relax with gamma = {cfg.query_gamma} until every |dE| < {cfg.query_tol} or
+Queries relax with gamma = min({cfg.query_gamma}, 1 / L) (L a bound on the energy's
+curvature from the trained weights; used: {used}) until every |dE| < {cfg.query_tol} or
 {cfg.query_max_steps} steps. Retrieved: MSE < {cfg.threshold} (thesis' criterion).
 Time per training-set size (train + queries): {secs}.
 

@@ -107,8 +107,8 @@ FULL = TopologiesConfig(
     weight_decay=1e-2,
     label_precision=0.01,
     classify_gamma=0.5,
-    classify_tol=1e-5,
-    classify_max_steps=1000,
+    classify_tol=1e-4,
+    classify_max_steps=400,
     rbm_hidden=512,
     rbm_epochs=5,
     rbm_learning_rate=1e-3,
@@ -152,6 +152,24 @@ QUICK = dataclasses.replace(
 )
 
 
+def stable_gamma(graph: PCGraph, gamma: float) -> float:
+    """`gamma`, lowered to at most 1 / L: L = 1 + the largest, over the nodes, sum of the
+    squared spectral norms of a node's outgoing weight blocks (plus 2 ||W|| for a
+    self-edge) bounds the curvature of the energy (Eq. 5.2) in any node's values when
+    |f'| <= 1, so value steps of SGD below 1 / L cannot blow up. Trained weights grow, so
+    a step that was safe at initialisation may not be afterwards."""
+    curvature = {name: 1.0 for name in graph.names}
+    for edge in graph.edges:
+        module = graph.edge_module(edge)
+        weight = np.asarray(module.weight)
+        if getattr(module, "mask", None) is not None:
+            weight = np.where(np.asarray(module.mask), weight, 0.0)
+        norm = float(np.linalg.norm(weight, 2))
+        (parent,) = edge.parents
+        curvature[parent] += norm**2 + (2 * norm if parent == edge.child else 0.0)
+    return min(gamma, 1.0 / max(curvature.values()))
+
+
 # ---------------------------------------------------------------- Table 5.2
 
 
@@ -190,6 +208,7 @@ def _classify_accuracy(graph: PCGraph, ds: Dataset, cfg: TopologiesConfig) -> di
     """Test accuracy by conditioning on the pixels (`classify`), in chunks, with the
     relaxation steps and the fraction of examples that met the tolerance."""
     graph = _for_queries(graph)
+    gamma = stable_gamma(graph, cfg.classify_gamma)
     hits, steps, converged = [], [], []
     for i in range(0, len(ds.x_test), 2000):
         result = pg.classify(
@@ -197,7 +216,7 @@ def _classify_accuracy(graph: PCGraph, ds: Dataset, cfg: TopologiesConfig) -> di
             jnp.asarray(ds.x_test[i : i + 2000]),
             tol=cfg.classify_tol,
             max_steps=cfg.classify_max_steps,
-            gamma=cfg.classify_gamma,
+            gamma=gamma,
         )
         hits.append(np.asarray(result.output) == ds.y_test[i : i + 2000])
         steps.append(int(result.query.steps))
@@ -206,6 +225,7 @@ def _classify_accuracy(graph: PCGraph, ds: Dataset, cfg: TopologiesConfig) -> di
         "accuracy": float(np.mean(np.concatenate(hits))),
         "max_steps_taken": max(steps),
         "converged_fraction": float(np.mean(np.concatenate(converged))),
+        "gamma": gamma,
     }
 
 
@@ -343,7 +363,7 @@ def _panels(
     known = known.reshape(-1)
     relax = {"tol": cfg.query_tol, "max_steps": cfg.query_max_steps, "gamma": cfg.query_gamma}
     images = {"denoise": {}, "complete": {}, "complete_label": {}, "generate": {}}
-    query_info, seconds, losses = {}, {}, {}
+    query_info, seconds, losses, query_gamma = {}, {}, {}, {}
     desc = (lambda s: s) if ctx.progress else (lambda s: None)
     for i, model in enumerate(GENERATIVE_MODELS):
         graph = _generative_graph(cfg, model, ctx.seed + 10 + i)
@@ -357,6 +377,7 @@ def _panels(
         )
         seconds[model] = time.perf_counter() - start
         losses[model] = curve["train_loss"]
+        relax["gamma"] = query_gamma[model] = stable_gamma(graph, cfg.query_gamma)
         results = {
             "denoise": pg.denoise(graph, jnp.asarray(noisy), **relax),
             "complete": pg.complete(graph, jnp.asarray(x), known, **relax),
@@ -400,6 +421,7 @@ def _panels(
         "corrupted": corrupted,
         "class_means": means,
         "query": query_info,
+        "query_gamma": query_gamma,
         "train_seconds": seconds,
         "train_loss": losses,
     }
@@ -478,6 +500,7 @@ def run(ctx: RunContext) -> Report:
         **{k: v for k, v in table.items() if k != "test_accuracy"},
         "mse": panels["mse"],
         "query": panels["query"],
+        "query_gamma": panels["query_gamma"],
         "generative_train_seconds": panels["train_seconds"],
         "generative_train_loss": panels["train_loss"],
     }
@@ -513,6 +536,8 @@ def _markdown(cfg: TopologiesConfig, ds: Dataset, r: dict[str, Any]) -> str:
         ["model", "train s", "denoise", "complete", "complete+label", "generate"], gen_rows
     )
     depths = ", ".join(str(d) for d in cfg.depths)
+    classify_gammas = ", ".join(f"{k} {v['gamma']:.3g}" for k, v in q.items())
+    query_gammas = ", ".join(f"{k} {v:.3g}" for k, v in r["query_gamma"].items())
     return f"""# PC graphs of several topologies on Fashion-MNIST (thesis Table 5.2, Figs. 5.6-5.8)
 
 ## Table 5.2: classification
@@ -525,7 +550,9 @@ BP MLP is the same graph (same initial weights) trained by `pcn.BP`. Both: adamw
 decay {cfg.weight_decay}), learning rate {cfg.learning_rate} with cosine decay to 0,
 batch {cfg.batch_size}, {cfg.epochs} epochs on {r["train_examples"]} images. Test accuracy
 on {r["test_examples"]} images by query by conditioning (`classify`: pixels fixed, the
-rest relaxed from zero with gamma = {cfg.classify_gamma} until every |dE| <
+rest relaxed from zero with gamma = min({cfg.classify_gamma}, 1 / L) (`stable_gamma`, L a
+bound on the energy's curvature from the trained weights; used: {classify_gammas})
+until every |dE| <
 {cfg.classify_tol} or {cfg.classify_max_steps} steps; the label node at unit precision,
 which has the same equilibrium). RBM: {cfg.rbm_hidden} binary hidden units, Bernoulli
 pixels and 10 softmax label units, CD-{cfg.rbm_k} with Adam ({cfg.rbm_learning_rate}),
@@ -558,7 +585,8 @@ Queries on the first {cfg.query_images} test images (first {cfg.shown} shown): d
 initialise the pixels at the image plus N(0, {cfg.noise_variance}) noise and relax all;
 complete = condition on the top half (bottom half from zero); complete+label = also
 condition on the label; generate = condition on the label only. Relaxation gamma =
-{cfg.query_gamma}, until every |dE| < {cfg.query_tol} or {cfg.query_max_steps} steps.
+min({cfg.query_gamma}, 1 / L) (used: {query_gammas}),
+until every |dE| < {cfg.query_tol} or {cfg.query_max_steps} steps.
 MSE per pixel against the original image (generation: against the training mean of the
 class); `noisy_input` and `zero_filled` are the MSE of the corrupted inputs.
 
