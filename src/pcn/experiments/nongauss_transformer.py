@@ -82,7 +82,7 @@ FULL = TransformerConfig(
     batch_size=32,
     steps=5,
     gamma=0.1,
-    gamma_fkl=0.3,
+    gamma_fkl=0.1,
     learning_rate=1e-3,
     weight_updates=3,
     seeds=3,
@@ -403,11 +403,9 @@ PC_F: Gaussian energies on every node (the softmaxes included); PC_FKL: the atte
 node holds logits with a KL energy (`SoftmaxCategorical`, Eq. 10) and the output is
 `Categorical` (cross-entropy to the next token); BP trains the PC_FKL graph.
 PC: T = {cfg.steps} relaxation steps of SGD on the values (gamma {cfg.gamma} for PC_F,
-{cfg.gamma_fkl} for PC_FKL: picked by dev perplexity after one epoch of seed 0 among
-0.1 / 0.3 for PC_F and 0.1 / 0.3 / 0.6 for PC_FKL), forward initialisation, {
-        cfg.weight_updates
-    } weight updates per batch for PC_FKL (1 for PC_F:
-the paper found more unstable there). All: Adam (lr {cfg.learning_rate}), batch
+{cfg.gamma_fkl} for PC_FKL), forward initialisation,
+{cfg.weight_updates} weight updates per batch for PC_FKL (1 for PC_F: the paper found
+more unstable there). All: Adam (lr {cfg.learning_rate}), batch
 {cfg.batch_size}, {cfg.epochs} epochs; {cfg.seeds} seed(s) (each: new initial weights, the
 same for every method, and a new batch order). Wall time measured on this shared
 2-core CPU.
