@@ -72,7 +72,7 @@ FULL = MemoryConfig(
     memories=(50, 100, 200),
     neurons=1000,
     activation="tanh",
-    epochs=200,
+    epochs=2000,
     batch_size=50,
     steps=5,
     gamma=0.5,
@@ -82,7 +82,7 @@ FULL = MemoryConfig(
     threshold=1e-3,
     query_gamma=0.2,
     query_tol=1e-6,
-    query_max_steps=800,
+    query_max_steps=5000,
     weight_scale=0.1,
 )
 QUICK = dataclasses.replace(FULL, memories=(10, 20), neurons=850, epochs=40, query_max_steps=300)
@@ -236,7 +236,7 @@ then one adamw step, lr {cfg.learning_rate}, weight decay {cfg.weight_decay}) fo
 its bottom half (top half removed) or from it plus N(0, {cfg.noise_variance}) noise, by
 conditioning and by initialisation (noisy images by conditioning: the noisy pixels fixed,
 the hidden neurons relaxed, the retrieved image is the prediction mu of the pixels).
-Queries relax with gamma = min({cfg.query_gamma}, 1 / L) (L a bound on the energy's
+Queries relax with gamma = min({cfg.query_gamma}, 1.8 / L) (L a bound on the energy's
 curvature from the trained weights; used: {used}) until every |dE| < {cfg.query_tol} or
 {cfg.query_max_steps} steps. Retrieved: MSE < {cfg.threshold} (thesis' criterion).
 Time per training-set size (train + queries): {secs}.

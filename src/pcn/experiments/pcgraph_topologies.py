@@ -108,7 +108,7 @@ FULL = TopologiesConfig(
     label_precision=0.01,
     classify_gamma=0.5,
     classify_tol=1e-4,
-    classify_max_steps=400,
+    classify_max_steps=1000,
     rbm_hidden=512,
     rbm_epochs=5,
     rbm_learning_rate=1e-3,
@@ -153,11 +153,11 @@ QUICK = dataclasses.replace(
 
 
 def stable_gamma(graph: PCGraph, gamma: float) -> float:
-    """`gamma`, lowered to at most 1 / L: L = 1 + the largest, over the nodes, sum of the
-    squared spectral norms of a node's outgoing weight blocks (plus 2 ||W|| for a
+    """`gamma`, lowered to at most 1.8 / L: L = 1 + the largest, over the nodes, sum of
+    the squared spectral norms of a node's outgoing weight blocks (plus 2 ||W|| for a
     self-edge) bounds the curvature of the energy (Eq. 5.2) in any node's values when
-    |f'| <= 1, so value steps of SGD below 1 / L cannot blow up. Trained weights grow, so
-    a step that was safe at initialisation may not be afterwards."""
+    |f'| <= 1, and SGD steps below 2 / L on such an energy cannot blow up. Trained
+    weights grow, so a step that was safe at initialisation may not be afterwards."""
     curvature = {name: 1.0 for name in graph.names}
     for edge in graph.edges:
         module = graph.edge_module(edge)
@@ -167,7 +167,7 @@ def stable_gamma(graph: PCGraph, gamma: float) -> float:
         norm = float(np.linalg.norm(weight, 2))
         (parent,) = edge.parents
         curvature[parent] += norm**2 + (2 * norm if parent == edge.child else 0.0)
-    return min(gamma, 1.0 / max(curvature.values()))
+    return min(gamma, 1.8 / max(curvature.values()))
 
 
 # ---------------------------------------------------------------- Table 5.2
@@ -550,7 +550,7 @@ BP MLP is the same graph (same initial weights) trained by `pcn.BP`. Both: adamw
 decay {cfg.weight_decay}), learning rate {cfg.learning_rate} with cosine decay to 0,
 batch {cfg.batch_size}, {cfg.epochs} epochs on {r["train_examples"]} images. Test accuracy
 on {r["test_examples"]} images by query by conditioning (`classify`: pixels fixed, the
-rest relaxed from zero with gamma = min({cfg.classify_gamma}, 1 / L) (`stable_gamma`, L a
+rest relaxed from zero with gamma = min({cfg.classify_gamma}, 1.8 / L) (`stable_gamma`, L a
 bound on the energy's curvature from the trained weights; used: {classify_gammas})
 until every |dE| <
 {cfg.classify_tol} or {cfg.classify_max_steps} steps; the label node at unit precision,
@@ -585,7 +585,7 @@ Queries on the first {cfg.query_images} test images (first {cfg.shown} shown): d
 initialise the pixels at the image plus N(0, {cfg.noise_variance}) noise and relax all;
 complete = condition on the top half (bottom half from zero); complete+label = also
 condition on the label; generate = condition on the label only. Relaxation gamma =
-min({cfg.query_gamma}, 1 / L) (used: {query_gammas}),
+min({cfg.query_gamma}, 1.8 / L) (used: {query_gammas}),
 until every |dE| < {cfg.query_tol} or {cfg.query_max_steps} steps.
 MSE per pixel against the original image (generation: against the training mean of the
 class); `noisy_input` and `zero_filled` are the MSE of the corrupted inputs.
