@@ -15,6 +15,16 @@ def fashion_mnist_available() -> None:
         pytest.skip("Fashion-MNIST not found: apt-get install -y dataset-fashion-mnist")
 
 
+@pytest.fixture(scope="session")
+def tiny_shakespeare_available() -> None:
+    """Skip (with the fix in the reason) where tiny-shakespeare is neither in a data
+    folder nor in the cache (CI has no internet to download it)."""
+    try:
+        pcn.data.read_text_corpus("tiny-shakespeare", download=False)
+    except pcn.data.DatasetNotFoundError:
+        pytest.skip("tiny-shakespeare not found: set PCN_DATA to a folder holding it")
+
+
 def _get(results: dict, dotted: str):
     value = results
     for part in dotted.split("."):

@@ -7,6 +7,7 @@ import equinox as eqx
 import jax
 import numpy as np
 import optax
+import pytest
 
 from pcn import BP
 from pcn.experiments import run_experiment
@@ -14,6 +15,7 @@ from pcn.experiments.nongauss_transformer import RepeatedBP
 from pcn.language_model import language_model, lm_batch
 
 
+@pytest.mark.usefixtures("tiny_shakespeare_available")
 def test_nongauss_transformer_quick_run_learns_and_writes_fig7_outputs(tmp_path, check_outputs):
     results = run_experiment("nongauss-transformer", out=tmp_path, quick=True, progress=False)
     keys = [f"test_perplexity{s}.{v}" for s in ("", "_std") for v in ("bp", "pc_f", "pc_fkl")]

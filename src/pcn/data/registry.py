@@ -46,7 +46,10 @@ SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
     "fashion-mnist": (
         "/usr/share/datasets/fashion-mnist",
     ),  # apt-get install dataset-fashion-mnist
-    "tiny-shakespeare": ("/work/shared/datasets/tinyshakespeare",),  # the project's data folder
+    # the project's shared data folder, where this workplace keeps its copies
+    "mnist": ("/work/shared/datasets/mnist",),
+    "cifar10-png": ("/work/shared/datasets/cifar10-png",),
+    "tiny-shakespeare": ("/work/shared/datasets/tinyshakespeare",),
 }
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
