@@ -37,6 +37,7 @@ from ..language_model import (
     next_token_log_probs,
     perplexity,
 )
+from ..memory import step_memory
 from .common import check_settings
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment
@@ -144,28 +145,6 @@ def algorithm_of(method: str, cfg: TransformerConfig) -> Algorithm | RepeatedBP:
     if variant == "pc_fkl":
         return IL(cfg.steps, gamma=cfg.gamma_fkl, weight_updates=cfg.weight_updates)
     return IL(cfg.steps, gamma=cfg.gamma)
-
-
-def step_memory(
-    graph: PCGraph, algorithm: Algorithm, optimizer: optax.GradientTransformation, batch: dict
-) -> dict[str, int]:
-    """Bytes XLA plans for one compiled training step (`compiled.memory_analysis()`):
-    `temp` (intermediate buffers: activations, relaxed values, gradients), `arguments`
-    (weights, optimiser state, batch), `output`, and `total` = temp + arguments + output
-    - aliased."""
-    params, static = eqx.partition(graph, eqx.is_inexact_array)
-    opt_state = optimizer.init(params)
-
-    def one_step(params, opt_state, batch):
-        g, o, info = algorithm.step(
-            eqx.combine(params, static), opt_state, batch, optimizer=optimizer
-        )
-        return eqx.filter(g, eqx.is_inexact_array), o, info.loss
-
-    stats = jax.jit(one_step).lower(params, opt_state, batch).compile().memory_analysis()
-    temp, args = int(stats.temp_size_in_bytes), int(stats.argument_size_in_bytes)
-    out, alias = int(stats.output_size_in_bytes), int(stats.alias_size_in_bytes)
-    return {"temp": temp, "arguments": args, "output": out, "total": temp + args + out - alias}
 
 
 def train_one(
@@ -300,7 +279,7 @@ def run(ctx: RunContext) -> Report:
             algorithm = algorithm_of(method, cfg)
             if s == 0 and method in VARIANTS:
                 batch = lm_batch(graph, train[: cfg.batch_size])
-                memory[variant] = step_memory(graph, algorithm, optimizer, batch)
+                memory[variant] = step_memory(graph, algorithm, optimizer, batch).as_dict()
             graph, curve = train_one(
                 graph,
                 algorithm,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -25,6 +24,7 @@ import optax
 
 from ..algorithms import IL, Algorithm
 from ..graph import PCGraph
+from ..memory import step_memory
 from ..vae import ForwardEnergyBP, decode, encode, vae_batch, vae_loss, vae_mlp
 from .common import TrainingRun, check_settings, load_subset, train_runs
 from .output import markdown_table, save_figure
@@ -91,32 +91,6 @@ def _pc(steps: int, gamma: float, momentum: float) -> IL:
     if momentum:
         return IL(steps, value_optimizer=optax.sgd(gamma, momentum=momentum))
     return IL(steps, gamma=gamma)
-
-
-def step_memory(graph: PCGraph, algorithm: Algorithm, batch: dict, lr: float) -> dict[str, int]:
-    """Memory of one compiled training step, from XLA's `memory_analysis()` of the
-    jitted step (weights, Adam state and batch in; new weights and state out)."""
-    optimizer = optax.adam(lr)
-    params, static = eqx.partition(graph, eqx.is_inexact_array)
-
-    def step(params, opt_state, batch):
-        g, opt_state, info = algorithm.step(
-            eqx.combine(params, static), opt_state, batch, optimizer=optimizer
-        )
-        return eqx.filter(g, eqx.is_inexact_array), opt_state, info.loss
-
-    compiled = jax.jit(step).lower(params, optimizer.init(params), batch).compile()
-    m = compiled.memory_analysis()
-    out = {
-        "temp_bytes": int(m.temp_size_in_bytes),
-        "argument_bytes": int(m.argument_size_in_bytes),
-        "output_bytes": int(m.output_size_in_bytes),
-        "alias_bytes": int(m.alias_size_in_bytes),
-    }
-    out["peak_bytes"] = (
-        out["argument_bytes"] + out["output_bytes"] + out["temp_bytes"] - out["alias_bytes"]
-    )
-    return out
 
 
 def _loss_figure(curves: dict, dataset: str) -> plt.Figure:
@@ -217,9 +191,12 @@ def _run_dataset(name: str, cfg: VAEConfig, ctx: RunContext) -> dict[str, Any]:
         c["relaxation_energy"] = c.pop("energy")
     x = ds.x_train[: cfg.batch_size]
     batch = vae_batch(graph, ctx.seed)(x, x)
-    memory = {m: step_memory(graph, a, batch, cfg.learning_rate) for m, a in algorithms.items()}
-    memory["pc_over_bp_peak"] = memory["pc_fkl"]["peak_bytes"] / memory["bp"]["peak_bytes"]
-    memory["pc_over_bp_temp"] = memory["pc_fkl"]["temp_bytes"] / max(memory["bp"]["temp_bytes"], 1)
+    optimizer = optax.adam(cfg.learning_rate)
+    memory: dict[str, Any] = {
+        m: step_memory(graph, a, optimizer, batch).as_dict() for m, a in algorithms.items()
+    }
+    memory["pc_over_bp_peak"] = memory["pc_fkl"]["total"] / memory["bp"]["total"]
+    memory["pc_over_bp_temp"] = memory["pc_fkl"]["temp"] / max(memory["bp"]["temp"], 1)
     final = {m: c["test_loss"][-1] for m, c in curves.items()}
     shown = {m: trained[m] for m in METHODS}
     for kind, fig in _pictures(shown, ds.x_test, ds.image_shape, ctx.seed).items():
@@ -251,8 +228,8 @@ def _section(name: str, r: dict[str, Any], cfg: VAEConfig) -> str:
     mem_rows = [
         [
             LABELS[m],
-            f"{mem[m]['peak_bytes'] / 2**20:.2f}",
-            f"{mem[m]['temp_bytes'] / 2**20:.2f}",
+            f"{mem[m]['total'] / 2**20:.2f}",
+            f"{mem[m]['temp'] / 2**20:.2f}",
         ]
         for m in METHODS
     ]
