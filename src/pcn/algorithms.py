@@ -23,8 +23,10 @@ import optax
 
 from ._validation import check_at_least
 from .energies import check_node_data, needs_data_check
+from .fusion import known_linear_output
 from .graph import PCGraph, Values
 from .inference import (
+    Relaxation,
     check_batch,
     check_free_nodes,
     non_finite_errors,
@@ -144,13 +146,18 @@ class IL(eqx.Module):
             optimizer=self.value_optimizer,
             fuse=self.fuse,
             record=self.record_energy,
+            at_prediction=self.init is forward_init,
         )
 
         def energy_at_relaxed(g: PCGraph) -> tuple[jax.Array, Values]:
             return _mean_energy(g, relaxed.values)
 
+        def energy_at_relaxed_tracked(g: PCGraph) -> tuple[jax.Array, Values]:
+            # the first update: the weights are those the relaxation ran with
+            return _mean_energy(g, relaxed.values, _tracked_outputs(g, relaxed))
+
         graph, opt_state, loss, node_energy = update_weights(
-            graph, opt_state, energy_at_relaxed, optimizer
+            graph, opt_state, energy_at_relaxed_tracked, optimizer
         )
         if self.weight_updates > 1:
             params, static = eqx.partition(graph, eqx.is_inexact_array)
@@ -207,9 +214,23 @@ def bp_loss(graph: PCGraph, batch: Batch) -> jax.Array:
     )
 
 
-def _mean_energy(graph: PCGraph, values: Values) -> tuple[jax.Array, Values]:
-    energies = graph.node_energies(values)
+def _mean_energy(
+    graph: PCGraph, values: Values, overrides: Mapping[int, jax.Array] | None = None
+) -> tuple[jax.Array, Values]:
+    energies = graph.node_energies(values, overrides=overrides)
     return sum(jnp.mean(e) for e in energies.values()), energies
+
+
+def _tracked_outputs(graph: PCGraph, relaxed: Relaxation) -> dict[int, jax.Array]:
+    """The fused nodes' linear edge outputs at the relaxed values, as the relaxation
+    tracked them, differentiable by the weights without recomputing the products."""
+    overrides = {}
+    for index, product in (relaxed.edge_outputs or {}).items():
+        edge = graph.edges[index]
+        linear = graph.edge_module(edge)
+        out = known_linear_output(linear.weight, relaxed.values[edge.parents[0]], product)
+        overrides[index] = out if linear.bias is None else out + linear.bias
+    return overrides
 
 
 Algorithm = IL | BP

@@ -92,9 +92,12 @@ def relax_fused(
     gamma: float,
     plan: tuple[FusedNode, ...],
     record: bool = True,
+    at_prediction: bool = False,
 ):
     """`inference.relax` with plain SGD (step `gamma`) and the nodes in `plan` fused;
-    without `record`, no energy trace (nor the fused nodes' squared errors) is computed."""
+    without `record`, no energy trace (nor the fused nodes' squared errors) is computed.
+    `at_prediction` promises that every fused node starts at its prediction (forward
+    initialisation), so its initial error is zero and its products are skipped."""
     from .inference import Relaxation, no_trace
 
     hoisted = graph.hoist(values, fixed)
@@ -103,23 +106,35 @@ def relax_fused(
     free = {n: v for n, v in values.items() if n not in fixed and n not in fused}
     batch = next(iter(values.values())).shape[0]
 
-    weights, const, gram, start, err0 = {}, {}, {}, {}, {}
+    weights, const, bias, gram, start, err0, mu_of = {}, {}, {}, {}, {}, {}, {}
     for f in plan:
         v0 = values[f.name]
         mu = graph.predict(values, f.name, hoisted=hoisted, fixed=fixed) if f.precision else v0
-        err0[f.name] = v0 - mu
+        # a root's error is its displacement from where it started: zero at the start
+        zero_start = at_prediction or not f.precision
+        mu_of[f.name] = mu
+        err0[f.name] = None if zero_start else v0 - mu
         for i in f.edges:
             linear = graph.edge_module(graph.edges[i])
             weights[i] = linear.weight
-            const[i] = mu @ linear.weight.T + (0.0 if linear.bias is None else linear.bias)
+            const[i] = mu @ linear.weight.T  # without the bias, added below
+            if linear.bias is not None:
+                bias[i] = linear.bias
         for i in f.edges:
             for j in f.edges:
                 gram[i, j] = weights[i] @ weights[j].T
         start[f.name] = _FusedState(
-            {i: err0[f.name] @ weights[i].T for i in f.edges},
+            {
+                i: jnp.zeros_like(const[i]) if zero_start else err0[f.name] @ weights[i].T
+                for i in f.edges
+            },
             {i: jnp.zeros_like(const[i]) for i in f.edges},
-            jnp.sum(jnp.square(err0[f.name]), axis=-1),
+            jnp.zeros(batch, v0.dtype)
+            if zero_start
+            else jnp.sum(jnp.square(err0[f.name]), axis=-1),
         )
+
+    const_b = {i: c + bias[i] if i in bias else c for i, c in const.items()}
 
     def total_energy(free_values: Values, outputs: dict[int, jax.Array], states) -> jax.Array:
         full = {**frozen, **free_values}
@@ -131,7 +146,7 @@ def relax_fused(
 
     def step(carry, _):
         current, states = carry
-        outputs = {i: const[i] + states[f.name].q[i] for f in plan for i in f.edges}
+        outputs = {i: const_b[i] + states[f.name].q[i] for f in plan for i in f.edges}
         if record:
             energy, (g_free, g_out) = jax.value_and_grad(total_energy, argnums=(0, 1))(
                 current, outputs, states
@@ -164,8 +179,30 @@ def relax_fused(
     out = {**frozen, **free}
     for f in plan:
         a = 1.0 - gamma * f.precision
-        err = a**steps * err0[f.name] - gamma * sum(
-            states[f.name].d_sum[i] @ weights[i] for i in f.edges
-        )
-        out[f.name] = values[f.name] - err0[f.name] + err
-    return Relaxation(out, trace)
+        err = -gamma * sum(states[f.name].d_sum[i] @ weights[i] for i in f.edges)
+        if err0[f.name] is not None:
+            err = err + a**steps * err0[f.name]
+        out[f.name] = mu_of[f.name] + err
+    edge_outputs = {i: const[i] + states[f.name].q[i] for f in plan for i in f.edges}
+    return Relaxation(out, trace, edge_outputs)
+
+
+@jax.custom_vjp
+def known_linear_output(weight: jax.Array, v: jax.Array, known: jax.Array) -> jax.Array:
+    """`v @ weight.T` when its value `known` has already been computed: returns `known`,
+    and differentiates as the product would (no product is computed on the way)."""
+    return known
+
+
+def _known_forward(weight, v, known):
+    return known, (weight, v, known)
+
+
+def _known_backward(residuals, g):
+    weight, v, known = residuals
+    # the cotangent of `v` is only used when differentiating by the values (never in
+    # a weight update, where XLA drops it); `known` stands for the product, so has none
+    return g.T @ v, g @ weight, jnp.zeros_like(known)
+
+
+known_linear_output.defvjp(_known_forward, _known_backward)

@@ -34,6 +34,10 @@ class Relaxation(NamedTuple):
 
     values: Values
     energy: jax.Array  # (T,)
+    # outputs W v (no bias) of the fused nodes' linear out-edges at the final values, by
+    # edge index: the fused relaxation tracks them, so the weight update need not
+    # recompute them (see `fusion.known_linear_output`)
+    edge_outputs: Mapping[int, jax.Array] | None = None
 
 
 class Inference(NamedTuple):
@@ -132,6 +136,7 @@ def relax(
     optimizer: optax.GradientTransformation | float,
     fuse: bool = True,
     record: bool = True,
+    at_prediction: bool = False,
 ) -> Relaxation:
     """Run `steps` optimiser steps on the free values (the core loop; no checks).
 
@@ -139,6 +144,8 @@ def relax(
     nodes whose prediction cannot change are relaxed in the exact fused form of
     `pcn.fusion` where that is cheaper. Without `record` the energy trace is not
     computed (an empty trace; a training step that does not report it runs faster).
+    `at_prediction` promises that the free nodes start at their predictions (forward
+    initialisation), which spares the fused form its initial-error products.
     """
     if not isinstance(optimizer, optax.GradientTransformation):
         gamma = float(optimizer)
@@ -153,6 +160,7 @@ def relax(
                 gamma=gamma,
                 plan=plan,
                 record=record,
+                at_prediction=at_prediction,
             )
         optimizer = optax.sgd(gamma)
     hoisted = graph.hoist(values, fixed)

@@ -7,7 +7,7 @@ import optax
 import pytest
 
 import pcn
-from pcn.fusion import plan_fusion
+from pcn.fusion import known_linear_output, plan_fusion
 
 
 def _perturbed_forward_values(graph, fixed, key):
@@ -101,3 +101,19 @@ def test_nodes_are_not_fused_where_it_would_cost_more_or_is_not_exact():
     # a masked node keeps the direct loop (its clamped elements must not move)
     mask = jnp.zeros((2, 10), bool)
     assert plan_fusion(wide, frozenset({"x", "y"}), {"h1": mask}) == ()
+
+
+def test_a_tracked_edge_output_differentiates_like_the_product_it_stands_for():
+    with jax.enable_x64(True):
+        k = jax.random.split(jax.random.key(0), 3)
+        weight = jax.random.normal(k[0], (3, 5))
+        v = jax.random.normal(k[1], (4, 5))
+        target = jax.random.normal(k[2], (4, 3))
+
+        def loss(w, product):
+            return jnp.sum(jnp.tanh(product(w)) * target)
+
+        direct = jax.grad(loss)(weight, lambda w: v @ w.T)
+        known = v @ weight.T
+        tracked = jax.grad(loss)(weight, lambda w: known_linear_output(w, v, known))
+        assert jnp.max(jnp.abs(direct - tracked)) < 1e-14
