@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._validation import check_at_least, check_choice
+from ._validation import check_at_least, check_choice, check_positive
 from .energies import Categorical, Gaussian, SoftmaxCategorical
 from .graph import Edge, Node, PCGraph
 from .init import forward_init
@@ -130,12 +130,17 @@ def language_model(
     dim: int = 128,
     mlp_hidden: int | None = None,
     variant: Variant = "pc_fkl",
+    hidden_precision: float = 1.0,
     key: jax.Array,
 ) -> PCGraph:
     """A one-block, one-head causal transformer LM over `seq_len` tokens (see the module
     docstring for its nodes). `variant` picks the energies of the softmax nodes: KL
     energies for `"pc_fkl"` and `"bp"`, Gaussian ones for `"pc_f"`. The MLP has
-    `mlp_hidden` units (default `dim`: the paper's hidden size 128 throughout)."""
+    `mlp_hidden` units (default `dim`: the paper's hidden size 128 throughout).
+    `hidden_precision` is the precision of the Gaussian hidden nodes (`embed`, `h`, `z`;
+    1: the paper's identity covariances); a large one keeps their relaxed errors small,
+    so they cannot absorb the output's error (scale the value step down with it)."""
+    check_positive("hidden_precision", hidden_precision, hint="Use 1.0 for identity covariance.")
     check_at_least("vocab_size", vocab_size, 2)
     check_at_least("seq_len", seq_len, 1)
     check_at_least("dim", dim, 1)
@@ -148,12 +153,13 @@ def language_model(
     else:
         attention = Node("attention", (seq_len, seq_len), energy=SoftmaxCategorical())
         y = Node("y", (seq_len, vocab_size), energy=Categorical())
+    hidden = Gaussian(precision=hidden_precision)
     nodes = [
         Node("tokens", (seq_len,)),
-        Node("embed", (seq_len, dim)),
+        Node("embed", (seq_len, dim), energy=hidden),
         attention,
-        Node("h", (seq_len, dim)),
-        Node("z", (seq_len, dim)),
+        Node("h", (seq_len, dim), energy=hidden),
+        Node("z", (seq_len, dim), energy=hidden),
         y,
     ]
     edges = [

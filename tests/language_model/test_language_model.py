@@ -54,6 +54,14 @@ def test_softmax_nodes_get_kl_energies_for_pc_fkl_and_gaussian_ones_for_pc_f():
     assert kl.node("attention").shape == (SEQ, SEQ) and kl.node("y").shape == (SEQ, VOCAB)
 
 
+def test_hidden_precision_applies_to_the_gaussian_hidden_nodes_only():
+    stiff = language_model(
+        VOCAB, seq_len=SEQ, dim=DIM, variant="pc_f", hidden_precision=100.0, key=jax.random.key(0)
+    )
+    assert [stiff.node(n).energy.precision for n in ("embed", "h", "z")] == [100.0] * 3
+    assert stiff.node("y").energy.precision == 1.0  # the output keeps unit precision
+
+
 @pytest.mark.parametrize("variant", ["pc_f", "pc_fkl"])
 def test_forward_initialisation_leaves_zero_energy_on_every_hidden_node(variant):
     graph = model(variant)
@@ -125,3 +133,5 @@ def test_bad_model_settings_are_refused_naming_the_setting():
         language_model(VOCAB, variant="pc", key=jax.random.key(0))
     with pytest.raises(ValueError, match="vocab_size"):
         language_model(1, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="hidden_precision"):
+        language_model(VOCAB, hidden_precision=0.0, key=jax.random.key(0))
