@@ -106,7 +106,7 @@ def relax_fused(
     free = {n: v for n, v in values.items() if n not in fixed and n not in fused}
     batch = next(iter(values.values())).shape[0]
 
-    weights, const, bias, gram, start, err0, mu_of = {}, {}, {}, {}, {}, {}, {}
+    weights, const, const_b, gram, start, err0, mu_of = {}, {}, {}, {}, {}, {}, {}
     for f in plan:
         v0 = values[f.name]
         mu = graph.predict(values, f.name, hoisted=hoisted, fixed=fixed) if f.precision else v0
@@ -117,9 +117,8 @@ def relax_fused(
         for i in f.edges:
             linear = graph.edge_module(graph.edges[i])
             weights[i] = linear.weight
-            const[i] = mu @ linear.weight.T  # without the bias, added below
-            if linear.bias is not None:
-                bias[i] = linear.bias
+            const[i] = mu @ linear.weight.T  # W mu, kept for the tracked edge outputs
+            const_b[i] = const[i] if linear.bias is None else const[i] + linear.bias
         for i in f.edges:
             for j in f.edges:
                 gram[i, j] = weights[i] @ weights[j].T
@@ -133,8 +132,6 @@ def relax_fused(
             if zero_start
             else jnp.sum(jnp.square(err0[f.name]), axis=-1),
         )
-
-    const_b = {i: c + bias[i] if i in bias else c for i, c in const.items()}
 
     def total_energy(free_values: Values, outputs: dict[int, jax.Array], states) -> jax.Array:
         full = {**frozen, **free_values}

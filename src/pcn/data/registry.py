@@ -42,14 +42,15 @@ DEFAULT_DATASET = "digits"
 
 # System-wide install locations per dataset, searched after data_dir / PCN_DATA.
 # A module-level mapping so tests (and unusual installs) can replace it.
+# The project's shared data folder, where this workplace keeps its copies.
+_SHARED_DATA = "/work/shared/datasets"
 SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
     "fashion-mnist": (
         "/usr/share/datasets/fashion-mnist",
     ),  # apt-get install dataset-fashion-mnist
-    # the project's shared data folder, where this workplace keeps its copies
-    "mnist": ("/work/shared/datasets/mnist",),
-    "cifar10-png": ("/work/shared/datasets/cifar10-png",),
-    "tiny-shakespeare": ("/work/shared/datasets/tinyshakespeare",),
+    "mnist": (f"{_SHARED_DATA}/mnist",),
+    "cifar10-png": (f"{_SHARED_DATA}/cifar10-png",),
+    "tiny-shakespeare": (f"{_SHARED_DATA}/tinyshakespeare",),
 }
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
