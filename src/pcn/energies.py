@@ -83,12 +83,24 @@ class SoftmaxCategorical(eqx.Module):
 
     Its value stays a distribution however it moves, unlike gradient steps on a
     probability vector. Clamp labels with `Categorical` instead (one-hot has no logits).
+
+    `precision` weights the KL (1: F_KL); a larger one stiffens the node like the
+    precision of a Gaussian node, so it matches stiff Gaussian neighbours.
     """
+
+    precision: float = eqx.field(static=True, default=1.0)
+
+    def __check_init__(self) -> None:
+        check_positive(
+            "precision", self.precision, hint="Use `SoftmaxCategorical(precision=1.0)` for F_KL."
+        )
 
     def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
         """Per-example energy, shape `(batch,)`."""
         log_p = jax.nn.log_softmax(value, axis=-1)
         kl = jnp.exp(log_p) * (log_p - jax.nn.log_softmax(mu, axis=-1))
+        if self.precision != 1.0:
+            kl = self.precision * kl
         return _sum_per_example(kl)
 
     def mean(self, mu: jax.Array) -> jax.Array:

@@ -131,6 +131,7 @@ def language_model(
     mlp_hidden: int | None = None,
     variant: Variant = "pc_fkl",
     hidden_precision: float = 1.0,
+    attention_precision: float | None = None,
     key: jax.Array,
 ) -> PCGraph:
     """A one-block, one-head causal transformer LM over `seq_len` tokens (see the module
@@ -139,8 +140,13 @@ def language_model(
     `mlp_hidden` units (default `dim`: the paper's hidden size 128 throughout).
     `hidden_precision` is the precision of the Gaussian hidden nodes (`embed`, `h`, `z`;
     1: the paper's identity covariances); a large one keeps their relaxed errors small,
-    so they cannot absorb the output's error (scale the value step down with it)."""
+    so they cannot absorb the output's error (scale the value step down with it).
+    `attention_precision` weights the attention node's energy (default: `hidden_precision`,
+    so every node between the tokens and the output is equally stiff)."""
     check_positive("hidden_precision", hidden_precision, hint="Use 1.0 for identity covariance.")
+    if attention_precision is None:
+        attention_precision = hidden_precision
+    check_positive("attention_precision", attention_precision, hint="1.0 is the paper's.")
     check_at_least("vocab_size", vocab_size, 2)
     check_at_least("seq_len", seq_len, 1)
     check_at_least("dim", dim, 1)
@@ -148,10 +154,16 @@ def language_model(
     mlp_hidden = dim if mlp_hidden is None else mlp_hidden
     k_emb, k_att, k_mix, k_mlp, k_out = jax.random.split(key, 5)
     if variant == "pc_f":
-        attention = Node("attention", (seq_len, seq_len), activation=jax.nn.softmax)
+        attention = Node(
+            "attention",
+            (seq_len, seq_len),
+            activation=jax.nn.softmax,
+            energy=Gaussian(precision=attention_precision),
+        )
         y = Node("y", (seq_len, vocab_size), activation=jax.nn.softmax, energy=Gaussian())
     else:
-        attention = Node("attention", (seq_len, seq_len), energy=SoftmaxCategorical())
+        energy = SoftmaxCategorical(precision=attention_precision)
+        attention = Node("attention", (seq_len, seq_len), energy=energy)
         y = Node("y", (seq_len, vocab_size), energy=Categorical())
     hidden = Gaussian(precision=hidden_precision)
     nodes = [

@@ -5,6 +5,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import pcn
 
@@ -27,6 +28,16 @@ def test_softmax_node_energy_is_the_kl_between_the_two_softmaxes():
         # logits are defined up to a shift: equal up to a constant means zero energy
         zero = pcn.SoftmaxCategorical().energy(jnp.asarray(mu + 3.0), jnp.asarray(mu))
         np.testing.assert_allclose(zero, 0.0, atol=1e-12)
+
+
+def test_softmax_node_precision_weights_the_kl_and_must_be_positive():
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(1)
+        phi, mu = jnp.asarray(rng.normal(size=(3, 5))), jnp.asarray(rng.normal(size=(3, 5)))
+        stiff = pcn.SoftmaxCategorical(precision=50.0).energy(phi, mu)
+        np.testing.assert_allclose(stiff, 50.0 * pcn.SoftmaxCategorical().energy(phi, mu))
+    with pytest.raises(ValueError, match="precision"):
+        pcn.SoftmaxCategorical(precision=0.0)
 
 
 def _softmax_hidden_graph():

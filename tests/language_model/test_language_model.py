@@ -60,6 +60,22 @@ def test_hidden_precision_applies_to_the_gaussian_hidden_nodes_only():
     )
     assert [stiff.node(n).energy.precision for n in ("embed", "h", "z")] == [100.0] * 3
     assert stiff.node("y").energy.precision == 1.0  # the output keeps unit precision
+    assert stiff.node("attention").energy.precision == 100.0  # as stiff unless told
+
+
+@pytest.mark.parametrize("variant", ["pc_f", "pc_fkl"])
+def test_attention_precision_weights_the_attention_energy(variant):
+    graph = language_model(
+        VOCAB,
+        seq_len=SEQ,
+        dim=DIM,
+        variant=variant,
+        hidden_precision=100.0,
+        attention_precision=2.0,
+        key=jax.random.key(0),
+    )
+    assert graph.node("attention").energy.precision == 2.0
+    assert graph.node("h").energy.precision == 100.0
 
 
 @pytest.mark.parametrize("variant", ["pc_f", "pc_fkl"])
@@ -135,3 +151,5 @@ def test_bad_model_settings_are_refused_naming_the_setting():
         language_model(1, key=jax.random.key(0))
     with pytest.raises(ValueError, match="hidden_precision"):
         language_model(VOCAB, hidden_precision=0.0, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="attention_precision"):
+        language_model(VOCAB, attention_precision=-1.0, key=jax.random.key(0))
