@@ -131,7 +131,7 @@ def language_model(
     mlp_hidden: int | None = None,
     variant: Variant = "pc_fkl",
     hidden_precision: float = 1.0,
-    attention_precision: float | None = None,
+    attention_precision: float = 1.0,
     key: jax.Array,
 ) -> PCGraph:
     """A one-block, one-head causal transformer LM over `seq_len` tokens (see the module
@@ -141,11 +141,9 @@ def language_model(
     `hidden_precision` is the precision of the Gaussian hidden nodes (`embed`, `h`, `z`;
     1: the paper's identity covariances); a large one keeps their relaxed errors small,
     so they cannot absorb the output's error (scale the value step down with it).
-    `attention_precision` weights the attention node's energy (default: `hidden_precision`,
-    so every node between the tokens and the output is equally stiff)."""
+    `attention_precision` weights the attention node's energy (1: the paper's; as stiff as
+    the hidden nodes trained worse in one 3-epoch run, test perplexity 65.6 vs 59.9)."""
     check_positive("hidden_precision", hidden_precision, hint="Use 1.0 for identity covariance.")
-    if attention_precision is None:
-        attention_precision = hidden_precision
     check_positive("attention_precision", attention_precision, hint="1.0 is the paper's.")
     check_at_least("vocab_size", vocab_size, 2)
     check_at_least("seq_len", seq_len, 1)

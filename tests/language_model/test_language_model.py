@@ -60,7 +60,7 @@ def test_hidden_precision_applies_to_the_gaussian_hidden_nodes_only():
     )
     assert [stiff.node(n).energy.precision for n in ("embed", "h", "z")] == [100.0] * 3
     assert stiff.node("y").energy.precision == 1.0  # the output keeps unit precision
-    assert stiff.node("attention").energy.precision == 100.0  # as stiff unless told
+    assert stiff.node("attention").energy.precision == 1.0  # its own setting
 
 
 @pytest.mark.parametrize("variant", ["pc_f", "pc_fkl"])

@@ -64,18 +64,13 @@ class TransformerConfig:
     bp_control: bool  # also train BP with `weight_updates` steps per batch, like PC_FKL
     # precision of the Gaussian hidden nodes (1: the paper's identity covariances)
     hidden_precision: float = 1.0
-    # weight of the attention node's energy (0: the same as hidden_precision)
-    attention_precision: float = 0.0
+    attention_precision: float = 1.0  # weight of the attention node's energy
 
     def __post_init__(self) -> None:
         check_settings(self)
         check_positive("gamma_fkl", self.gamma_fkl)
         check_positive("hidden_precision", self.hidden_precision, hint="1 is the paper's.")
-        if not self.attention_precision >= 0:
-            raise ValueError(
-                f"`attention_precision` must be >= 0 (0: the same as hidden_precision), "
-                f"got {self.attention_precision!r}."
-            )
+        check_positive("attention_precision", self.attention_precision, hint="1 is the paper's.")
         for name in ("vocab_size", "seq_len", "dim", "weight_updates", "seeds"):
             check_at_least(name, getattr(self, name), 1)
         check_at_least("evals_per_epoch", self.evals_per_epoch, 1)
@@ -284,7 +279,7 @@ def run(ctx: RunContext) -> Report:
                 dim=cfg.dim,
                 variant=variant,
                 hidden_precision=cfg.hidden_precision,
-                attention_precision=cfg.attention_precision or cfg.hidden_precision,
+                attention_precision=cfg.attention_precision,
                 key=jax.random.key(seed),
             )
             check_vocabulary(graph, text.vocab_size)
@@ -396,7 +391,7 @@ node holds logits with a KL energy (`SoftmaxCategorical`, Eq. 10) and the output
 PC: T = {cfg.steps} relaxation steps of SGD on the values (gamma {cfg.gamma} for PC_F,
 {cfg.gamma_fkl} for PC_FKL), forward initialisation, Gaussian hidden nodes (embed, h, z)
 of precision {cfg.hidden_precision} (1: the paper's identity covariances), the attention
-node's energy weighted by {cfg.attention_precision or cfg.hidden_precision},
+node's energy weighted by {cfg.attention_precision},
 {cfg.weight_updates} weight updates per batch for PC_FKL (1 for PC_F: the paper found
 more unstable there). All: Adam (lr {cfg.learning_rate}), batch
 {cfg.batch_size}, {cfg.epochs} epochs; {cfg.seeds} seed(s) (each: new initial weights, the
