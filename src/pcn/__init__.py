@@ -21,6 +21,9 @@ from .algorithms import init_optimizer as init_optimizer
 from .algorithms import make_train_step as make_train_step
 from .algorithms import parameters as parameters
 from .algorithms import update_weights as update_weights
+from .alignment import Alignment as Alignment
+from .alignment import update_alignment as update_alignment
+from .alignment import weight_update as weight_update
 from .architectures import cnn as cnn
 from .architectures import resnet as resnet
 from .architectures import rnn as rnn
