@@ -31,5 +31,10 @@ def test_nongauss_vae_quick(tmp_path, check_outputs, fashion_mnist_available):
     assert results["relative_gap"] < 0.15
     # PC keeps the relaxed values besides the activations: more memory, but < 2x BP
     assert 1.0 < results["memory"]["pc_over_bp_peak"] < 2.0
+    # the update of the output layer follows BP's; every array's alignment is recorded
+    alignment = run["update_alignment"]
+    assert set(alignment) == {"T", "16T"}
+    assert alignment["T"]["d1->y.weight"]["cosine"] > 0.9
+    assert all(-1 <= a["cosine"] <= 1 for a in alignment["16T"].values())
     for name in ("test_loss", "reconstructions", "posterior_samples", "interpolation"):
         assert (tmp_path / f"{name}_fashion-mnist.png").exists()
