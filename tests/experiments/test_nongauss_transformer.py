@@ -30,6 +30,10 @@ def test_nongauss_transformer_quick_run_learns_and_writes_fig7_outputs(tmp_path,
     report = (tmp_path / "report.md").read_text()
     assert "T = 5" in report and "true next" in report
     assert len(results["examples"]) == 2 and len(results["examples"][0]["pc_fkl"]) == 3
+    alignment = results["update_alignment"]  # PC_FKL's update vs BP's, per weight array
+    assert {"tokens->embed.tokens", "z->y.linear.weight"} <= set(alignment)
+    assert alignment["z->y.linear.weight"]["cosine"] > 0.9  # the output layer's follows BP
+    assert "How far PC_FKL's update is from BP's" in report
 
 
 def test_the_bp_control_takes_k_backprop_steps_on_each_batch():

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from .. import data as pcn_data
 from .._validation import check_at_least, check_positive
 from ..algorithms import BP, IL, Algorithm, StepInfo, make_train_step
+from ..alignment import update_alignment
 from ..data.text import EOL_ID
 from ..graph import PCGraph
 from ..language_model import (
@@ -196,6 +197,14 @@ def train_one(
     return step.graph(state), curve
 
 
+def _alignment(graph: PCGraph, rows: np.ndarray, cfg: TransformerConfig) -> dict[str, dict]:
+    """Per weight array, cosine and norm ratio of PC_FKL's update (its T and value step)
+    to BP's at the trained seed-0 PC_FKL weights, on the windows `rows`."""
+    pc = IL(cfg.steps, gamma=cfg.gamma_fkl)
+    result = update_alignment(graph, pc, BP(), lm_batch(graph, rows))
+    return {name: a._asdict() for name, a in result.items()}
+
+
 def _pieces(text: pcn_data.TokenizedText, ids) -> str:
     """Readable text of `ids`: SentencePiece's word marks as spaces, end of line as ' / '."""
     words = []
@@ -313,6 +322,7 @@ def run(ctx: RunContext) -> Report:
     ratio = {v: memory[v]["temp"] / memory["bp"]["temp"] for v in ("pc_f", "pc_fkl")}
     total_ratio = {v: memory[v]["total"] / memory["bp"]["total"] for v in ("pc_f", "pc_fkl")}
     gap = test_mean["pc_fkl"] / test_mean["bp"] - 1.0
+    alignment = _alignment(trained["pc_fkl"], text.test[:128], cfg)
     if cfg.bp_control:
         results_extra = {
             "pc_fkl_vs_bp_repeat_relative_gap": test_mean["pc_fkl"] / test_mean["bp_repeat"] - 1.0
@@ -343,6 +353,7 @@ def run(ctx: RunContext) -> Report:
         "memory_ratio_to_bp_temp": ratio,
         "memory_ratio_to_bp_total": total_ratio,
         "examples": examples,
+        "update_alignment": alignment,
     }
     rows = [
         [
@@ -363,6 +374,10 @@ def run(ctx: RunContext) -> Report:
             *[", ".join(f"{w!r} {100 * p:.0f}%" for w, p in e[v]) for v in VARIANTS],
         ]
         for e in examples
+    ]
+    align_rows = [
+        [name, f"{a['cosine']:.3f}", f"{a['norm_ratio']:.3g}"]
+        for name, a in results["update_alignment"].items()
     ]
     control = ""
     if cfg.bp_control:
@@ -421,6 +436,13 @@ PC_F clearly worse).{control}
 (activations, relaxed values, gradients) of PC_F / PC_FKL are {ratio["pc_f"]:.2f}x /
 {ratio["pc_fkl"]:.2f}x BP's, and temp + arguments + outputs {total_ratio["pc_f"]:.2f}x /
 {total_ratio["pc_fkl"]:.2f}x (paper's bound: M_PC < 2 M_BP).
+
+**How far PC_FKL's update is from BP's** (`pcn.update_alignment`), at the trained seed-0
+PC_FKL weights on {len(text.test[:128])} test windows, one weight update from the same
+weights: cosine between the two updates and the ratio of their norms (Adam, the weight
+optimiser, undoes a uniform scale per weight, not a wrong direction).
+
+{markdown_table(["weights", "cosine", "norm ratio"], align_rows)}
 
 ![perplexity](perplexity.png)
 
