@@ -16,6 +16,18 @@ from pcn.language_model import language_model, lm_batch
 
 
 @pytest.mark.usefixtures("tiny_shakespeare_available")
+def test_float64_setting_trains_every_method_in_float64(tmp_path):
+    overrides = {"float64": "true", "train_sequences": "64", "epochs": "1", "dev_sequences": "32"}
+    results = run_experiment(
+        "nongauss-transformer", out=tmp_path, quick=True, progress=False, overrides=overrides
+    )
+    assert results["config"]["float64"] is True
+    assert "float64 arithmetic" in " ".join((tmp_path / "report.md").read_text().split())
+    assert results["weight_dtype"] == "float64"
+    assert not jax.config.jax_enable_x64  # the setting does not leak past the run
+
+
+@pytest.mark.usefixtures("tiny_shakespeare_available")
 def test_nongauss_transformer_quick_run_learns_and_writes_fig7_outputs(tmp_path, check_outputs):
     results = run_experiment("nongauss-transformer", out=tmp_path, quick=True, progress=False)
     keys = [f"test_perplexity{s}.{v}" for s in ("", "_std") for v in ("bp", "pc_f", "pc_fkl")]
@@ -30,6 +42,7 @@ def test_nongauss_transformer_quick_run_learns_and_writes_fig7_outputs(tmp_path,
     report = (tmp_path / "report.md").read_text()
     assert "T = 5" in report and "true next" in report
     assert len(results["examples"]) == 2 and len(results["examples"][0]["pc_fkl"]) == 3
+    assert results["weight_dtype"] == "float32"
     alignment = results["update_alignment"]  # PC_FKL's update vs BP's, per weight array
     assert {"tokens->embed.tokens", "z->y.linear.weight"} <= set(alignment)
     assert alignment["z->y.linear.weight"]["cosine"] > 0.9  # the output layer's follows BP

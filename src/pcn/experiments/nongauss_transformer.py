@@ -66,6 +66,9 @@ class TransformerConfig:
     # precision of the Gaussian hidden nodes (1: the paper's identity covariances)
     hidden_precision: float = 1.0
     attention_precision: float = 1.0  # weight of the attention node's energy
+    # train and evaluate every method in float64: at small value steps the errors that
+    # reach the first layers fall below float32's resolution of the values
+    float64: bool = False
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -266,6 +269,11 @@ def _figure(curves: dict[str, list[dict]], per_epoch: int) -> plt.Figure:
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)
+    with jax.enable_x64(cfg.float64):
+        return _run(ctx, cfg)
+
+
+def _run(ctx: RunContext, cfg: TransformerConfig) -> Report:
     text = pcn_data.load_text(
         "tiny-shakespeare", vocab_size=cfg.vocab_size, seq_len=cfg.seq_len, data_dir=ctx.data_dir
     )
@@ -354,6 +362,9 @@ def run(ctx: RunContext) -> Report:
         "memory_ratio_to_bp_total": total_ratio,
         "examples": examples,
         "update_alignment": alignment,
+        "weight_dtype": str(
+            jax.tree.leaves(eqx.filter(trained["bp"], eqx.is_inexact_array))[0].dtype
+        ),
     }
     rows = [
         [
@@ -410,7 +421,8 @@ node's energy weighted by {cfg.attention_precision},
 {cfg.weight_updates} weight updates per batch for PC_FKL (1 for PC_F: the paper found
 more unstable there). All: Adam (lr {cfg.learning_rate}), batch
 {cfg.batch_size}, {cfg.epochs} epochs; {cfg.seeds} seed(s) (each: new initial weights, the
-same for every method, and a new batch order). Wall time measured on this shared
+same for every method, and a new batch order); {"float64" if cfg.float64 else "float32"}
+arithmetic for every method. Wall time measured on this shared
 2-core CPU.
 
 {
