@@ -17,12 +17,19 @@ from pcn.language_model import language_model, lm_batch
 
 @pytest.mark.usefixtures("tiny_shakespeare_available")
 def test_float64_setting_trains_every_method_in_float64(tmp_path):
-    overrides = {"float64": "true", "train_sequences": "64", "epochs": "1", "dev_sequences": "32"}
+    overrides = {
+        "float64": "true",
+        "adam_eps": "1e-12",
+        "train_sequences": "64",
+        "epochs": "1",
+        "dev_sequences": "32",
+    }
     results = run_experiment(
         "nongauss-transformer", out=tmp_path, quick=True, progress=False, overrides=overrides
     )
     assert results["config"]["float64"] is True
-    assert "float64 arithmetic" in " ".join((tmp_path / "report.md").read_text().split())
+    report = " ".join((tmp_path / "report.md").read_text().split())
+    assert "float64 arithmetic" in report and "eps 1e-12" in report
     assert results["weight_dtype"] == "float64"
     assert not jax.config.jax_enable_x64  # the setting does not leak past the run
 

@@ -69,12 +69,16 @@ class TransformerConfig:
     # train and evaluate every method in float64: at small value steps the errors that
     # reach the first layers fall below float32's resolution of the values
     float64: bool = False
+    # Adam's epsilon (optax's default 1e-8); PC's updates of the first layers can be far
+    # smaller than BP's at a small value step, and an epsilon above them stalls those layers
+    adam_eps: float = 1e-8
 
     def __post_init__(self) -> None:
         check_settings(self)
         check_positive("gamma_fkl", self.gamma_fkl)
         check_positive("hidden_precision", self.hidden_precision, hint="1 is the paper's.")
         check_positive("attention_precision", self.attention_precision, hint="1 is the paper's.")
+        check_positive("adam_eps", self.adam_eps, hint="optax's default is 1e-8.")
         for name in ("vocab_size", "seq_len", "dim", "weight_updates", "seeds"):
             check_at_least(name, getattr(self, name), 1)
         check_at_least("evals_per_epoch", self.evals_per_epoch, 1)
@@ -170,7 +174,7 @@ def train_one(
 ) -> tuple[PCGraph, dict[str, Any]]:
     """Adam on the weights over `cfg.epochs` shuffled epochs of `train`; dev perplexity
     `cfg.evals_per_epoch` times per epoch (and before training)."""
-    step = make_train_step(graph, algorithm, optax.adam(cfg.learning_rate))
+    step = make_train_step(graph, algorithm, optax.adam(cfg.learning_rate, eps=cfg.adam_eps))
     state = step.init(graph)
     per_epoch = len(train) // cfg.batch_size
     eval_at = set(np.linspace(0, per_epoch, cfg.evals_per_epoch + 1).astype(int)[1:].tolist())
@@ -281,7 +285,7 @@ def _run(ctx: RunContext, cfg: TransformerConfig) -> Report:
     train = text.train[rng.permutation(len(text.train))]
     train = train[: cfg.train_sequences] if cfg.train_sequences else train
     dev = text.dev[: cfg.dev_sequences] if cfg.dev_sequences else text.dev
-    optimizer = optax.adam(cfg.learning_rate)
+    optimizer = optax.adam(cfg.learning_rate, eps=cfg.adam_eps)
     methods = [*VARIANTS, "bp_repeat"] if cfg.bp_control else list(VARIANTS)
     curves: dict[str, list[dict]] = {m: [] for m in methods}
     trained: dict[str, PCGraph] = {}
@@ -419,7 +423,7 @@ PC: T = {cfg.steps} relaxation steps of SGD on the values (gamma {cfg.gamma} for
 of precision {cfg.hidden_precision} (1: the paper's identity covariances), the attention
 node's energy weighted by {cfg.attention_precision},
 {cfg.weight_updates} weight updates per batch for PC_FKL (1 for PC_F: the paper found
-more unstable there). All: Adam (lr {cfg.learning_rate}), batch
+more unstable there). All: Adam (lr {cfg.learning_rate}, eps {cfg.adam_eps:g}), batch
 {cfg.batch_size}, {cfg.epochs} epochs; {cfg.seeds} seed(s) (each: new initial weights, the
 same for every method, and a new batch order); {"float64" if cfg.float64 else "float32"}
 arithmetic for every method. Wall time measured on this shared
