@@ -205,8 +205,9 @@ def train_one(
 
 
 def _alignment(graph: PCGraph, rows: np.ndarray, cfg: TransformerConfig) -> dict[str, dict]:
-    """Per weight array, cosine and norm ratio of PC_FKL's update (its T and value step)
-    to BP's at the trained seed-0 PC_FKL weights, on the windows `rows`."""
+    """Per weight array, cosine and norm ratio of PC_FKL's update (its T and value step,
+    ONE weight update: with `weight_updates` > 1 their sum would not compare with one BP
+    step) to BP's at the trained seed-0 PC_FKL weights, on the windows `rows`."""
     pc = IL(cfg.steps, gamma=cfg.gamma_fkl)
     result = update_alignment(graph, pc, BP(), lm_batch(graph, rows))
     return {name: a._asdict() for name, a in result.items()}
