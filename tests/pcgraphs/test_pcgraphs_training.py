@@ -51,6 +51,10 @@ def test_the_trained_graph_classifies_its_training_patterns_by_conditioning_on_t
     result = classify(graph, patterns, **QUERY)
     np.testing.assert_array_equal(result.output, np.arange(4))
     assert bool(result.query.converged)
+    by_prediction = classify(graph, patterns, read="prediction", **QUERY)
+    np.testing.assert_array_equal(by_prediction.output, np.arange(4))
+    with pytest.raises(ValueError, match="`read` must be"):
+        classify(graph, patterns, read="mean", **QUERY)
 
 
 def test_the_same_graph_generates_each_pattern_from_its_label(trained):

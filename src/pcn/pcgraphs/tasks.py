@@ -67,12 +67,22 @@ def classify(
     *,
     sensory: str = SENSORY,
     label: str = LABEL,
+    read: str = "value",
     **relax: Any,
 ) -> TaskResult:
-    """Class indices `(batch,)`: argmax of the label neurons with the pixels fixed."""
+    """Class indices `(batch,)` with the pixels fixed, from the relaxed label neurons.
+
+    `read="value"` (the thesis's readout) takes the argmax of the label neurons' values;
+    `read="prediction"` the argmax of their prediction mu (Eq. 5.1) at the same
+    equilibrium: what the rest of the graph says the label is, without the label's own
+    pull towards explaining the pixels.
+    """
+    if read not in ("value", "prediction"):
+        raise ValueError(f"`read` must be 'value' or 'prediction', got {read!r}.")
     _n_labels(graph, label)
     result = condition(graph, {}, {sensory: inputs}, **relax)
-    return TaskResult(jnp.argmax(result.values[label], axis=-1), result)
+    scores = result.values[label] if read == "value" else graph.predict(result.values, label)
+    return TaskResult(jnp.argmax(scores, axis=-1), result)
 
 
 def generate(
