@@ -18,6 +18,12 @@ def test_pcgraph_fully_connected_quick_run_classifies_and_answers_every_query(
     check_outputs(tmp_path, results, keys)
     r = results[ds]
     assert r["test_accuracy"]["pc_graph"] > 0.5  # chance is 0.1
+    readout = r["label_prediction_readout"]
+    assert readout["test_accuracy"] > 0.5  # the same equilibrium, read from mu
+    # the value readout on validation is the best model's early-stopping score
+    assert readout["validation_accuracy_value_readout"] == max(
+        r["validation"]["pc_graph"]["validation_accuracy"]
+    )
     for model in MODELS[1:]:
         assert r["test_accuracy"][model] > 0.2, model
     # denoising must bring the image closer to the clean one than the noisy input was
