@@ -391,9 +391,9 @@ held fixed through it (a clamped root node `eps`).
   over the predicted variance, well above the hidden layers'. At the hidden layers' step
   it oscillated, and the relaxation's energy rose (`latent_gamma=0`, gamma 0.01: the
   previous default). Worse, wherever z moved, the prior's pull on it reached the
-  decoder's first layer, whose update then pointed away from BP's. With a small step z barely moves: the decoder learns from the
-  forward-pass sample, as in BP, and the encoder learns from the direction z is pushed,
-  since Adam rescales the update.{identity_note}
+  decoder's first layer, whose update then pointed away from BP's. With a small step z
+  barely moves: the decoder learns from the forward-pass sample, as in BP, and the
+  encoder learns from the direction z is pushed, since Adam rescales the update.{identity_note}
 
 Both: Adam (lr {cfg.learning_rate}, the paper's 1e-4), batch {cfg.batch_size},
 {cfg.epochs} epochs (the paper trains longer), same initial weights, batches and noise.
