@@ -4,6 +4,7 @@ from the same initial weights, and the accuracy-curve figure."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -133,6 +134,16 @@ def train_runs(
             c["train_loss"].append(stats.loss)
             c["epoch_seconds"].append(stats.seconds)
             c["energy"] = stats.energy.tolist()
+            if len(c["energy"]) > 1 and c["energy"][-1] > c["energy"][0]:
+                c.setdefault("relaxation_rose", []).append(epoch)
+                warnings.warn(
+                    f"{label}: in epoch {epoch} the mean relaxation energy rose from "
+                    f"{c['energy'][0]:.4g} before the first value step to {c['energy'][-1]:.4g} "
+                    "before the last: the relaxation is unstable. Lower the value step "
+                    "(`gamma`), for the stiffest node at least.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             # the first step of a process compiles; it is left out of the step time
             compiled = epoch == first_epoch
             timed_steps += stats.steps - compiled
