@@ -49,6 +49,23 @@ def test_conditioning_a_linear_three_neuron_graph_reaches_the_closed_form_condit
     assert bool(result.converged) and int(result.steps) < 20_000
 
 
+def test_momentum_reaches_the_same_conditional_optimum_in_fewer_steps(x64):
+    topology = fully_connected(3, sensory=1)
+    graph = pc_graph(topology, activation="identity", key=jax.random.key(1))
+    theta = np.asarray(weight_matrix(graph, topology))
+    stimulus = np.array([[1.0], [-0.7], [2.5]])
+    query = {"tol": 1e-16, "max_steps": 20_000, "gamma": 0.02}
+    plain = condition(graph, {}, {"sensory": stimulus}, **query)
+    heavy = condition(graph, {}, {"sensory": stimulus}, momentum=0.9, **query)
+    expected = _conditional_optimum(theta, [0], stimulus)
+    np.testing.assert_allclose(heavy.values["hidden"], expected, atol=1e-5)
+    np.testing.assert_array_equal(heavy.values["sensory"], stimulus)
+    assert bool(heavy.converged) and bool(plain.converged)
+    assert int(heavy.steps) < int(plain.steps) / 2  # 334 against 739 steps
+    with pytest.raises(ValueError, match="`momentum` must be in"):
+        condition(graph, {}, {"sensory": stimulus}, momentum=1.0)
+
+
 def test_conditioning_on_an_element_mask_fixes_only_those_neurons_and_matches_the_closed_form(
     x64,
 ):

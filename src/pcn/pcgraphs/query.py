@@ -73,11 +73,15 @@ def _batch_of(*dicts: Mapping[str, jax.Array]) -> int:
     return sizes.pop()
 
 
-def _check_relax_settings(tol: float, max_steps: int, gamma: float) -> None:
+def _check_relax_settings(tol: float, max_steps: int, gamma: float, momentum: float) -> None:
     check_at_least("max_steps", max_steps, 1, hint="Relaxation needs at least one step.")
     check_positive("gamma", gamma, hint="It is the SGD step on the values (Eq. 5.3).")
     if not tol >= 0:
         raise ValueError(f"`tol` must be >= 0, got {tol!r}.")
+    if not 0 <= momentum < 1:
+        raise ValueError(
+            f"`momentum` must be in [0, 1), got {momentum!r}; 0 is plain SGD (Eq. 5.3)."
+        )
 
 
 def condition(
@@ -88,6 +92,7 @@ def condition(
     tol: float = 1e-6,
     max_steps: int = 1000,
     gamma: float = 0.1,
+    momentum: float = 0.0,
     key: jax.Array | None = None,
     std: float = 0.1,
     check_finite: bool = True,
@@ -104,6 +109,9 @@ def condition(
             less than `tol` in a step; the query stops when every example has.
         max_steps: cap on the relaxation steps.
         gamma: SGD step on the values.
+        momentum: heavy-ball momentum of that SGD (0: plain SGD, Eq. 5.3). Near 1 it
+            speeds up the slow directions of a stiff graph (a deep one whose stable
+            `gamma` is small) without changing the minimum it converges to.
         check_finite: raise if an energy becomes nan or inf (else return what there is).
 
     Raises:
@@ -112,7 +120,7 @@ def condition(
         NonFiniteEnergyError: (with `check_finite`) an energy became nan or inf; the
             message names the node. Lower `gamma`.
     """
-    _check_relax_settings(tol, max_steps, gamma)
+    _check_relax_settings(tol, max_steps, gamma, momentum)
     whole, masks, targets = {}, {}, {}
     for name, spec in fixed.items():
         if name not in graph.names:
@@ -149,7 +157,7 @@ def condition(
         )
     masks = {n: m for n, m in masks.items() if n not in fully}
     check_free_nodes(graph, fully, masks)
-    return _run(graph, start, masks, fully, tol, max_steps, gamma, check_finite)
+    return _run(graph, start, masks, fully, tol, max_steps, gamma, momentum, check_finite)
 
 
 def initialise(
@@ -159,6 +167,7 @@ def initialise(
     tol: float = 1e-6,
     max_steps: int = 1000,
     gamma: float = 0.1,
+    momentum: float = 0.0,
     key: jax.Array | None = None,
     std: float = 0.1,
     check_finite: bool = True,
@@ -166,24 +175,29 @@ def initialise(
     """Query by initialisation (Eq. 5.6): `start_values` set the values at t = 0 only
     (other nodes: zero, or N(0, std^2) with `key`); every node then relaxes until
     converged. Arguments and errors as in `condition`."""
-    _check_relax_settings(tol, max_steps, gamma)
+    _check_relax_settings(tol, max_steps, gamma, momentum)
     check_batch(graph, start_values)
     start = _start_values(graph, start_values, _batch_of(start_values), key, std)
     check_free_nodes(graph, frozenset(), {})
-    return _run(graph, start, {}, frozenset(), tol, max_steps, gamma, check_finite)
+    return _run(graph, start, {}, frozenset(), tol, max_steps, gamma, momentum, check_finite)
 
 
-def _run(graph, start, masks, fixed, tol, max_steps, gamma, check_finite) -> QueryResult:
+def _run(graph, start, masks, fixed, tol, max_steps, gamma, momentum, check_finite) -> QueryResult:
     """The compiled relaxation, a non-finite energy turned into a plain error."""
     with non_finite_errors():
-        settings = _traced(tol, max_steps, gamma)
+        settings = _traced(tol, max_steps, gamma, momentum)
         return _relax_until(graph, start, masks, fixed, *settings, check_finite=check_finite)
 
 
-def _traced(tol: float, max_steps: int, gamma: float) -> tuple[jax.Array, ...]:
+def _traced(tol: float, max_steps: int, gamma: float, momentum: float) -> tuple[jax.Array, ...]:
     """The settings as arrays: traced, so a new tolerance or cap does not recompile."""
     dtype = jnp.result_type(float)
-    return jnp.asarray(tol, dtype), jnp.asarray(max_steps), jnp.asarray(gamma, dtype)
+    return (
+        jnp.asarray(tol, dtype),
+        jnp.asarray(max_steps),
+        jnp.asarray(gamma, dtype),
+        jnp.asarray(momentum, dtype),
+    )
 
 
 _NON_FINITE_HINT = (
@@ -202,11 +216,13 @@ def _relax_until(
     tol: jax.Array,
     max_steps: jax.Array,
     gamma: jax.Array,
+    momentum: jax.Array,
     *,
     check_finite: bool = True,
 ) -> QueryResult:
-    """SGD on the values not in `fixed` (masked elements held) in a bounded while loop;
-    an example stops moving once its energy changes by less than `tol` in a step."""
+    """SGD (heavy-ball momentum, if set) on the values not in `fixed` (masked elements
+    held) in a bounded while loop; an example stops moving once its energy changes by
+    less than `tol` in a step."""
     hoisted = graph.hoist(values, fixed)
     frozen = {n: v for n, v in values.items() if n in fixed}
     free = {n: v for n, v in values.items() if n not in fixed}
@@ -220,25 +236,29 @@ def _relax_until(
     grad_fn = jax.grad(energy, has_aux=True)
 
     def cond(carry):
-        _, e, _, t, done, _ = carry
+        _, _, e, _, t, done, _ = carry
         return (t < max_steps) & ~jnp.all(done) & jnp.all(jnp.isfinite(e))
 
     def body(carry):
-        current, e, grads, t, done, taken = carry
-        new = {}
+        current, velocity, e, grads, t, done, taken = carry
+        new, new_velocity = {}, {}
         for name, value in current.items():
             held = done.reshape((-1,) + (1,) * (value.ndim - 1))
             if name in masks:
                 held = held | masks[name]
-            new[name] = jnp.where(held, value, value - gamma * grads[name])
+            step = momentum * velocity[name] - gamma * grads[name]
+            new_velocity[name] = jnp.where(held, 0.0, step)
+            new[name] = value + new_velocity[name]
         new_grads, new_e = grad_fn(new)
         now_done = done | (jnp.abs(e - new_e) < tol)
-        return new, new_e, new_grads, t + 1, now_done, taken + (~done).astype(taken.dtype)
+        taken = taken + (~done).astype(taken.dtype)
+        return new, new_velocity, new_e, new_grads, t + 1, now_done, taken
 
     grads0, e0 = grad_fn(free)
     none = jnp.zeros(e0.shape, bool)
-    init = (free, e0, grads0, jnp.zeros_like(max_steps), none, jnp.zeros(e0.shape, int))
-    free, e, _, steps, done, taken = jax.lax.while_loop(cond, body, init)
+    still = jax.tree.map(jnp.zeros_like, free)
+    init = (free, still, e0, grads0, jnp.zeros_like(max_steps), none, jnp.zeros(e0.shape, int))
+    free, _, e, _, steps, done, taken = jax.lax.while_loop(cond, body, init)
     out = {**frozen, **free}
     if check_finite:
         node_energy = graph.node_energies(out, hoisted=hoisted, fixed=fixed)
