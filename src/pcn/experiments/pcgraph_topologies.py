@@ -63,6 +63,7 @@ class TopologiesConfig:
     classify_gamma: float
     classify_tol: float
     classify_max_steps: int
+    classify_momentum: float  # heavy-ball momentum of the classification query's SGD
     rbm_hidden: int
     rbm_epochs: int
     rbm_learning_rate: float
@@ -114,6 +115,7 @@ FULL = TopologiesConfig(
     classify_gamma=0.5,
     classify_tol=1e-6,
     classify_max_steps=2000,
+    classify_momentum=0.9,  # 0 (plain SGD): the 3-layer query stopped at the cap
     rbm_hidden=512,
     rbm_epochs=5,
     rbm_learning_rate=1e-3,
@@ -222,6 +224,7 @@ def _classify_accuracy(graph: PCGraph, ds: Dataset, cfg: TopologiesConfig) -> di
             tol=cfg.classify_tol,
             max_steps=cfg.classify_max_steps,
             gamma=gamma,
+            momentum=cfg.classify_momentum,
         )
         hits.append(np.asarray(result.output) == ds.y_test[i : i + 2000])
         steps.append(int(result.query.steps))
@@ -562,8 +565,8 @@ forward-pass test accuracy (87.5-89.3%; weight decay 0 scored 89.32%, 1e-4 with 
 0.03 89.22%, a difference within the run-to-run spread; 1e-4 was kept). Test accuracy
 on {r["test_examples"]} images by query by conditioning (`classify`: pixels fixed, the
 rest relaxed from zero with gamma = min({cfg.classify_gamma}, 1.8 / L) (`stable_gamma`, L a
-bound on the energy's curvature from the trained weights; used: {classify_gammas})
-until every |dE| <
+bound on the energy's curvature from the trained weights; used: {classify_gammas};
+heavy-ball momentum {cfg.classify_momentum}) until every |dE| <
 {cfg.classify_tol} or {cfg.classify_max_steps} steps; the label node at unit precision,
 which has the same equilibrium). RBM: {cfg.rbm_hidden} binary hidden units, Bernoulli
 pixels and 10 softmax label units, CD-{cfg.rbm_k} with Adam ({cfg.rbm_learning_rate}),
