@@ -294,8 +294,8 @@ def _section(name: str, r: dict[str, Any], cfg: VAEConfig) -> str:
     trace = r["curves"]["pc_fkl"]["relaxation_energy"]
     stable = (
         "falls: a stable relaxation"
-        if trace[-1] <= trace[0]
-        else ("RISES: the value step is too large for this relaxation")
+        if r["relaxation_energy_ratio"] <= 1
+        else "RISES: the value step is too large for this relaxation"
     )
     identity = ""
     if IDENTITY in r["test_loss"]:

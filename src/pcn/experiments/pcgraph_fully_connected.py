@@ -37,9 +37,9 @@ from ..pcgraphs import (
     fully_connected,
     generate,
     pc_graph,
+    read_label,
     trainer,
 )
-from ..pcgraphs.topology import LABEL
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment
@@ -283,9 +283,9 @@ def _pc_accuracy(cfg, graph, x_all, y_all) -> tuple[dict[str, float], dict[str, 
     correct, results = {"value": 0, "prediction": 0}, []
     for x, y in zip(_chunks(x_all), _chunks(y_all), strict=True):
         out = classify(graph, jnp.asarray(x), **relax)
-        predicted = jnp.argmax(graph.predict(out.query.values, LABEL), axis=-1)
-        correct["value"] += int(np.sum(np.asarray(out.output) == y))
-        correct["prediction"] += int(np.sum(np.asarray(predicted) == y))
+        for read in correct:
+            predicted = read_label(graph, out.query.values, read=read)
+            correct[read] += int(np.sum(np.asarray(predicted) == y))
         results.append(out.query)
     return {k: c / len(x_all) for k, c in correct.items()}, _query_stats(results)
 

@@ -38,6 +38,7 @@ from .tasks import complete as complete
 from .tasks import denoise as denoise
 from .tasks import generate as generate
 from .tasks import one_hot as one_hot
+from .tasks import read_label as read_label
 from .topology import Topology as Topology
 from .topology import assemblies as assemblies
 from .topology import check_mask as check_mask

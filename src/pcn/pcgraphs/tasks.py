@@ -11,6 +11,7 @@ Every task returns the answer and the `QueryResult` (steps taken, energy, conver
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -77,12 +78,26 @@ def classify(
     equilibrium: what the rest of the graph says the label is, without the label's own
     pull towards explaining the pixels.
     """
-    if read not in ("value", "prediction"):
-        raise ValueError(f"`read` must be 'value' or 'prediction', got {read!r}.")
+    _check_read(read)
     _n_labels(graph, label)
     result = condition(graph, {}, {sensory: inputs}, **relax)
-    scores = result.values[label] if read == "value" else graph.predict(result.values, label)
-    return TaskResult(jnp.argmax(scores, axis=-1), result)
+    return TaskResult(read_label(graph, result.values, label=label, read=read), result)
+
+
+def read_label(
+    graph: PCGraph, values: Mapping[str, jax.Array], *, label: str = LABEL, read: str = "value"
+) -> jax.Array:
+    """Class indices `(batch,)` from relaxed `values`: the argmax of the label neurons'
+    values (`read="value"`) or of their prediction mu (`read="prediction"`); one query
+    can be read both ways."""
+    _check_read(read)
+    scores = values[label] if read == "value" else graph.predict(values, label)
+    return jnp.argmax(scores, axis=-1)
+
+
+def _check_read(read: str) -> None:
+    if read not in ("value", "prediction"):
+        raise ValueError(f"`read` must be 'value' or 'prediction', got {read!r}.")
 
 
 def generate(
