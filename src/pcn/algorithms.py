@@ -1,40 +1,38 @@
-"""Training algorithms with one signature: `algorithm.step(graph, opt_state, batch, ...)`.
+"""Training algorithms: implementations of `AbstractAlgorithm`, one compiled step each.
 
-- `IL`: inference learning (thesis Algorithm 1): initialise the values, relax them for
-  T steps with the weights fixed, then one weight update at the relaxed values,
-  `dtheta = -alpha dE/dtheta` (Eq. 2.5), the energy averaged over the batch.
+- `IL`: inference learning (thesis Algorithm 1): initialise the values, relax them with
+  the weights fixed until the stop (T steps), then one weight update at the relaxed
+  values, `dtheta = -alpha dE/dtheta` (Eq. 2.5), the energy averaged over the batch.
 - `BP`: backpropagation on the same graph: the loss is the energy of the provided nodes
-  at the forward pass, so with the same modules, initial weights and optimiser it is the
-  baseline PC is compared with everywhere.
+  at the forward pass (or, with `loss="forward_energy"`, the whole graph's energy there),
+  so with the same modules, initial weights and optimiser it is the baseline PC is
+  compared with everywhere.
+- `pcn.ZIL` (in `pcn.zero_divergence`): Z-IL, exactly backprop's update by PC dynamics.
 
-`make_train_step` compiles one whole step (initialisation, relaxation, weight update) into
-one XLA program with `eqx.filter_jit`.
+A new algorithm is one subclass of `AbstractAlgorithm`. `make_train_step` compiles one
+whole step (initialisation, relaxation, weight update) into one XLA program.
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
 
-from ._validation import check_at_least
-from .energies import check_node_data, needs_data_check
-from .fusion import known_linear_output
-from .graph import PCGraph, Values
-from .inference import (
-    Relaxation,
-    check_batch,
-    check_free_nodes,
-    non_finite_errors,
-    raise_if_not_finite,
-    relax,
-    resolve_value_optimizer,
-)
-from .init import Initialiser, forward_init
+from ._checks import check_batch, check_free_nodes
+from ._engine import mean_energy, relax
+from ._finite import non_finite_errors, raise_if_not_finite
+from ._validation import check_at_least, check_choice
+from .energies import check_node_data
+from .graph import PCGraph
+from .init import AbstractInitialiser, forward_init
+from .losses import bp_loss, forward_energy, forward_values
+from .options import Stop, ValueOptimizer, as_stop, value_optimizer_of
 
 Batch = Mapping[str, jax.Array]
 
@@ -43,7 +41,8 @@ class StepInfo(NamedTuple):
     """What one training step reports."""
 
     loss: jax.Array  # mean energy per example at the values the weights were updated at
-    energy: jax.Array  # (T,) mean energy per example before each relaxation step ((0,) for BP)
+    # (T,) mean energy per example before each relaxation step; (0,) where none is kept
+    energy_trace: jax.Array
 
 
 def parameters(graph: PCGraph) -> PCGraph:
@@ -73,50 +72,87 @@ def update_weights(
     return eqx.combine(optax.apply_updates(params, updates), static), opt_state, loss, aux
 
 
-class IL(eqx.Module):
-    """Inference learning: T relaxation steps on the values, then one weight update
-    (or `weight_updates` of them at the same relaxed values)."""
+def repeat_updates(
+    graph: PCGraph,
+    opt_state: optax.OptState,
+    loss_fn: Callable[[PCGraph], tuple[jax.Array, Any]],
+    optimizer: optax.GradientTransformation,
+    count: int,
+) -> tuple[PCGraph, optax.OptState]:
+    """`count` more optimiser steps down `loss_fn`, in one `lax.scan`."""
+    if count == 0:
+        return graph, opt_state
+    params, static = eqx.partition(graph, eqx.is_inexact_array)
 
-    steps: int = eqx.field(static=True)
+    def one_more(carry, _):
+        g, o = carry
+        g, o, _, _ = update_weights(eqx.combine(g, static), o, loss_fn, optimizer)
+        return (eqx.filter(g, eqx.is_inexact_array), o), None
+
+    (params, opt_state), _ = jax.lax.scan(one_more, (params, opt_state), None, length=count)
+    return eqx.combine(params, static), opt_state
+
+
+class AbstractAlgorithm(eqx.Module):
+    """A training algorithm: one step on a batch, inside one compiled program."""
+
+    @abc.abstractmethod
+    def step(
+        self,
+        graph: PCGraph,
+        opt_state: optax.OptState,
+        batch: Batch,
+        *,
+        optimizer: optax.GradientTransformation,
+        key: jax.Array | None = None,
+    ) -> tuple[PCGraph, optax.OptState, StepInfo]:
+        """Update the weights of `graph` (weight optimiser `optimizer`) on `batch`, the
+        values of the nodes it provides; return the new graph, optimiser state and info."""
+
+
+class IL(AbstractAlgorithm):
+    """Inference learning: relax the values until `stop` (T steps), then one weight
+    update (or `weight_updates` of them at the same relaxed values)."""
+
+    stop: Stop = eqx.field(static=True)
     weight_updates: int = eqx.field(static=True)
     record_energy: bool = eqx.field(static=True)
-    value_optimizer: optax.GradientTransformation | float = eqx.field(static=True)
-    init: Initialiser = eqx.field(static=True)
+    value_optimizer: ValueOptimizer = eqx.field(static=True)
+    init: AbstractInitialiser = eqx.field(static=True)
     check_finite: bool = eqx.field(static=True)
     fuse: bool = eqx.field(static=True)
 
     def __init__(
         self,
-        steps: int = 20,
+        stop: int | Stop = 20,
         *,
         gamma: float | None = None,
-        value_optimizer: optax.GradientTransformation | None = None,
-        init: Initialiser = forward_init,
+        value_optimizer: ValueOptimizer | None = None,
+        init: AbstractInitialiser = forward_init,
         check_finite: bool = True,
         fuse: bool = True,
         weight_updates: int = 1,
         record_energy: bool = True,
     ):
         """Args:
-        steps: relaxation steps T per batch (>= 1).
-        gamma: SGD step on the values (per example); ignored if `value_optimizer`.
-        value_optimizer: any optax transformation for the values instead of SGD.
+        stop: relaxation steps T per batch (an int >= 1, or `pcn.FixedSteps(T)`), or
+            `pcn.Tolerance(tol, max_steps)`.
+        gamma: SGD step on the values (per example), shorthand for
+            `value_optimizer=pcn.SGD(gamma)`; 0.1 when neither is given.
+        value_optimizer: `pcn.SGD(gamma, momentum=...)` or any optax transformation.
         init: initialiser of the values (forward initialisation by default).
         check_finite: stop with an error naming the node if an energy is nan/inf.
-        fuse: with plain SGD, relax nodes whose prediction is fixed (e.g. the first
-            hidden layer, input clamped) in the exact fused form of `pcn.fusion`.
+        fuse: with plain SGD and a fixed T, relax nodes whose prediction is fixed (e.g.
+            the first hidden layer, input clamped) in an exact fused form.
         weight_updates: optimiser steps on the weights per batch, all at the relaxed
             values (non-Gaussian PC paper, section 4.3: several help F_KL). The reported
             loss is the energy before the first of them.
-        record_energy: report the energy before each relaxation step (`StepInfo.energy`);
-            False skips computing it (an empty trace) for a faster step.
+        record_energy: report the energy before each relaxation step
+            (`StepInfo.energy_trace`); False skips computing it for a faster step.
         """
-        check_at_least("steps", steps, 1, hint="Inference learning needs T >= 1 steps.")
         check_at_least("weight_updates", weight_updates, 1, hint="Use 1 for the usual Algorithm 1.")
-        if gamma is None and value_optimizer is None:
-            gamma = 0.1
-        self.steps = steps
-        self.value_optimizer = resolve_value_optimizer(gamma, value_optimizer)
+        self.stop = as_stop(stop)
+        self.value_optimizer = value_optimizer_of(gamma, value_optimizer, default_gamma=0.1)
         self.init = init
         self.check_finite = check_finite
         self.fuse = fuse
@@ -134,50 +170,63 @@ class IL(eqx.Module):
     ) -> tuple[PCGraph, optax.OptState, StepInfo]:
         """Clamp the nodes in `batch`, relax the rest, update the weights."""
         check_batch(graph, batch)
-        fixed = frozenset(batch)
-        check_free_nodes(graph, fixed, {})
+        clamped = frozenset(batch)
+        check_free_nodes(graph, clamped)
         values = self.init(graph, batch, key=key)
         relaxed = relax(
             graph,
             values,
-            fixed=fixed,
+            clamped=clamped,
             masks={},
-            steps=self.steps,
-            optimizer=self.value_optimizer,
+            stop=self.stop,
+            value_optimizer=self.value_optimizer,
             fuse=self.fuse,
             record=self.record_energy,
-            at_prediction=self.init is forward_init,
+            at_prediction=getattr(self.init, "starts_at_prediction", False),
         )
-
-        def energy_at_relaxed(g: PCGraph) -> tuple[jax.Array, Values]:
-            return _mean_energy(g, relaxed.values)
-
-        def energy_at_relaxed_tracked(g: PCGraph) -> tuple[jax.Array, Values]:
-            # the first update: the weights are those the relaxation ran with
-            return _mean_energy(g, relaxed.values, _tracked_outputs(g, relaxed))
-
+        # the first update has the weights the relaxation ran with: reuse what it tracked
         graph, opt_state, loss, node_energy = update_weights(
-            graph, opt_state, energy_at_relaxed_tracked, optimizer
+            graph, opt_state, relaxed.mean_energy, optimizer
         )
-        if self.weight_updates > 1:
-            params, static = eqx.partition(graph, eqx.is_inexact_array)
-
-            def one_more(carry, _):
-                g, o = carry
-                g, o, _, _ = update_weights(eqx.combine(g, static), o, energy_at_relaxed, optimizer)
-                return (eqx.filter(g, eqx.is_inexact_array), o), None
-
-            (params, opt_state), _ = jax.lax.scan(
-                one_more, (params, opt_state), None, length=self.weight_updates - 1
-            )
-            graph = eqx.combine(params, static)
+        graph, opt_state = repeat_updates(
+            graph,
+            opt_state,
+            lambda g: mean_energy(g, relaxed.values),
+            optimizer,
+            self.weight_updates - 1,
+        )
         if self.check_finite:
             graph = raise_if_not_finite(node_energy, graph)
-        return graph, opt_state, StepInfo(loss, relaxed.energy)
+        return graph, opt_state, StepInfo(loss, relaxed.energy_trace)
 
 
-class BP(eqx.Module):
-    """Backpropagation through the forward pass of the same graph (the baseline)."""
+BPLoss = Literal["provided", "forward_energy"]
+
+
+class BP(AbstractAlgorithm):
+    """Backpropagation through the forward pass of the same graph (the baseline).
+
+    `loss="provided"` (the default) is `bp_loss`, the energies of the provided targets;
+    `"forward_energy"` is the whole graph's energy at the forward pass (`forward_energy`),
+    which also counts energies that are not zero there (a VAE's KL to the prior), so BP
+    trains the usual VAE loss through the same graph and modules as PC.
+    `weight_updates` optimiser steps are taken on each batch (a control that gives BP as
+    many weight updates per batch as PC gets); the reported loss is before the first.
+    """
+
+    loss: BPLoss = eqx.field(static=True, default="provided")
+    weight_updates: int = eqx.field(static=True, default=1)
+
+    def __check_init__(self) -> None:
+        check_choice("loss", self.loss, ("provided", "forward_energy"))
+        check_at_least("weight_updates", self.weight_updates, 1, hint="Use 1 for plain BP.")
+
+    def loss_of(self, graph: PCGraph, batch: Batch) -> jax.Array:
+        """The mean loss per example that this BP descends."""
+        if self.loss == "provided":
+            return bp_loss(graph, batch)
+        forward_values(graph, batch)  # names missing roots before anything else fails
+        return jnp.mean(forward_energy(graph, batch))
 
     def step(
         self,
@@ -188,52 +237,17 @@ class BP(eqx.Module):
         optimizer: optax.GradientTransformation,
         key: jax.Array | None = None,
     ) -> tuple[PCGraph, optax.OptState, StepInfo]:
-        """One backprop step on the loss `bp_loss(graph, batch)`."""
+        """`weight_updates` backprop steps on `self.loss_of(graph, batch)`."""
         check_batch(graph, batch)
-        graph, opt_state, loss, _ = update_weights(
-            graph, opt_state, lambda g: (bp_loss(g, batch), None), optimizer
+
+        def loss_fn(g: PCGraph) -> tuple[jax.Array, None]:
+            return self.loss_of(g, batch), None
+
+        graph, opt_state, loss, _ = update_weights(graph, opt_state, loss_fn, optimizer)
+        graph, opt_state = repeat_updates(
+            graph, opt_state, loss_fn, optimizer, self.weight_updates - 1
         )
         return graph, opt_state, StepInfo(loss, jnp.zeros((0,), loss.dtype))
-
-
-def bp_loss(graph: PCGraph, batch: Batch) -> jax.Array:
-    """Mean over the batch of the energies of the provided nodes that have a prediction,
-    with every other node set to its forward prediction: the usual supervised loss
-    (squared error for Gaussian outputs, cross-entropy for categorical ones)."""
-    missing = [r for r in graph.roots() if r not in batch]
-    if missing:
-        raise ValueError(
-            f"Backprop needs a value for every root node, but {missing} are not in the batch; "
-            "BP trains discriminative graphs (use IL for generative ones)."
-        )
-    inputs = {n: v for n, v in batch.items() if not graph.incoming(n)}
-    values = forward_init(graph, inputs)
-    targets = [n for n in batch if graph.incoming(n)]
-    return sum(
-        jnp.mean(graph.node(n).energy.energy(batch[n], graph.predict(values, n))) for n in targets
-    )
-
-
-def _mean_energy(
-    graph: PCGraph, values: Values, overrides: Mapping[int, jax.Array] | None = None
-) -> tuple[jax.Array, Values]:
-    energies = graph.node_energies(values, overrides=overrides)
-    return sum(jnp.mean(e) for e in energies.values()), energies
-
-
-def _tracked_outputs(graph: PCGraph, relaxed: Relaxation) -> dict[int, jax.Array]:
-    """The fused nodes' linear edge outputs at the relaxed values, as the relaxation
-    tracked them, differentiable by the weights without recomputing the products."""
-    overrides = {}
-    for index, product in (relaxed.edge_outputs or {}).items():
-        edge = graph.edges[index]
-        linear = graph.edge_module(edge)
-        out = known_linear_output(linear.weight, relaxed.values[edge.parents[0]], product)
-        overrides[index] = out if linear.bias is None else out + linear.bias
-    return overrides
-
-
-Algorithm = IL | BP
 
 
 class TrainState(NamedTuple):
@@ -250,14 +264,14 @@ class TrainState(NamedTuple):
 class TrainStep:
     """One compiled training step of `algorithm` on models shaped like `graph`.
 
-    >>> step = make_train_step(graph, IL(steps=20, gamma=0.1), optax.adam(1e-3))  # doctest: +SKIP
+    >>> step = make_train_step(graph, IL(stop=20, gamma=0.1), optax.adam(1e-3))  # doctest: +SKIP
     >>> state = step.init(graph)                                                   # doctest: +SKIP
     >>> state, info = step(state, {"x": x, "y": y})                                # doctest: +SKIP
     >>> trained = step.graph(state)                                                # doctest: +SKIP
     """
 
     def __init__(
-        self, graph: PCGraph, algorithm: Algorithm, optimizer: optax.GradientTransformation
+        self, graph: PCGraph, algorithm: AbstractAlgorithm, optimizer: optax.GradientTransformation
     ):
         self.algorithm = algorithm
         self.optimizer = optimizer
@@ -265,7 +279,8 @@ class TrainStep:
         _, self._treedef = jax.tree.flatten((params, optimizer.init(params)))
         self._compiled = jax.jit(self._step, donate_argnums=0)
         # nodes whose data must be probabilities, checked before each (compiled) step
-        self._checked_nodes = tuple(n for n in graph.nodes if needs_data_check(n.energy))
+        self._checked_nodes = tuple(n for n in graph.nodes if n.energy.checks_data)
+        self._names = graph.names
 
     def init(self, graph: PCGraph, opt_state: optax.OptState | None = None) -> TrainState:
         """The training state of `graph` (a fresh optimiser state unless one is given)."""
@@ -312,12 +327,12 @@ class TrainStep:
         """
         if self._checked_nodes:
             check_node_data(self._checked_nodes, batch)
-        with non_finite_errors():
+        with non_finite_errors(self._names):
             return self._compiled(state.leaves, batch, key)
 
 
 def make_train_step(
-    graph: PCGraph, algorithm: Algorithm, optimizer: optax.GradientTransformation
+    graph: PCGraph, algorithm: AbstractAlgorithm, optimizer: optax.GradientTransformation
 ) -> TrainStep:
     """One compiled step of `algorithm` with weight optimiser `optimizer` (any optax one)
     for models shaped like `graph`."""

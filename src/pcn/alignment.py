@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .algorithms import Algorithm, Batch
+from .algorithms import AbstractAlgorithm, Batch
 from .graph import PCGraph
 
 
@@ -30,7 +30,7 @@ class Alignment(NamedTuple):
 
 
 def weight_update(
-    graph: PCGraph, algorithm: Algorithm, batch: Batch, *, key: jax.Array | None = None
+    graph: PCGraph, algorithm: AbstractAlgorithm, batch: Batch, *, key: jax.Array | None = None
 ) -> PCGraph:
     """The change in the weights that one step of `algorithm` makes on `batch` under
     `optax.sgd(1.0)`: minus the gradient it follows (arrays; non-weights are None)."""
@@ -44,8 +44,8 @@ def weight_update(
 
 def update_alignment(
     graph: PCGraph,
-    algorithm: Algorithm,
-    reference: Algorithm,
+    algorithm: AbstractAlgorithm,
+    reference: AbstractAlgorithm,
     batch: Batch,
     *,
     key: jax.Array | None = None,

@@ -9,13 +9,18 @@ or learned diagonal variance (F-tilde, Eq. 5), `ReparamGaussian` is the VAE bott
 whose value holds a mean AND a log-variance (section 4.2, Fig. 4), and `MonteCarloKL`
 estimates the KL energy (Eq. 9) by sampling for families without a closed form.
 
-Families whose values must lie in a range (probabilities) check concrete data with
-`check_node_data`, which `pcn.infer` and the compiled train step call before running.
+Every family implements `AbstractEnergy` (Equinox's abstract/final pattern): a new
+family is one subclass that defines `energy`, and overrides `mean` / `present` where its
+zero-energy value or what children see is not the value itself, `check_free` where its
+value cannot relax by gradient steps, and `check_data` where concrete data must lie in a
+range (probabilities; `pcn.infer` and the compiled train step call `check_node_data`).
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Iterable, Mapping
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -29,7 +34,39 @@ def _sum_per_example(x: jax.Array) -> jax.Array:
     return jnp.sum(x.reshape(x.shape[0], -1), axis=1)
 
 
-class Gaussian(eqx.Module):
+class AbstractEnergy(eqx.Module):
+    """The energy of a node: how far its value is from its prediction `mu`.
+
+    Subclasses define `energy`; the defaults say the value that makes it zero is `mu`
+    itself, that children see the value itself, that the value relaxes freely and that
+    any data is acceptable.
+    """
+
+    # whether `check_data` has anything to check (the train step then checks each batch)
+    checks_data: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+        """Per-example energy, shape `(batch,)` (summed over the node's own axes)."""
+
+    def mean(self, mu: jax.Array) -> jax.Array:
+        """The value with zero energy for prediction `mu` (set by forward initialisation)."""
+        return mu
+
+    def present(self, value: jax.Array) -> jax.Array:
+        """What children see of the node's value."""
+        return value
+
+    def check_free(self, name: str) -> None:
+        """Raise `ValueError` (naming node `name` and the fix) if a value of this family
+        cannot relax by gradient steps, so the node must be clamped."""
+
+    def check_data(self, name: str, value: np.ndarray) -> None:
+        """Raise `ValueError` (naming node `name` and the fix) if concrete data `value`
+        is not a value of this family."""
+
+
+class Gaussian(AbstractEnergy):
     """E = precision / 2 * ||value - mu||^2 per example (thesis Eq. 2.3).
 
     `precision` is 1 / sigma^2, fixed (not trained).
@@ -53,12 +90,35 @@ class Gaussian(eqx.Module):
         return value
 
 
-class Categorical(eqx.Module):
+class Categorical(AbstractEnergy):
     """E = KL(value || softmax(mu)) per example; the prediction `mu` holds logits.
 
     With a one-hot `value` this is the cross-entropy of a softmax output layer. The
     value is a probability vector over the last axis.
     """
+
+    checks_data: ClassVar[bool] = True
+
+    def check_free(self, name: str) -> None:
+        """A free categorical node is refused: gradient steps on its probabilities would
+        leave the simplex (and make its KL energy negative)."""
+        raise ValueError(
+            f"Node {name!r} has a categorical energy and is not fully clamped; relaxing its "
+            "probabilities is not supported (gradient steps would leave their range). Clamp "
+            "it, or give it a `SoftmaxCategorical` energy (a node that holds logits and "
+            "relaxes freely)."
+        )
+
+    def check_data(self, name: str, value: np.ndarray) -> None:
+        """The value must be a probability vector over the last axis."""
+        problem = _categorical_problem(np.asarray(value, dtype=float))
+        if problem is not None:
+            raise ValueError(
+                f"Node {name!r} has a categorical energy, but {problem}; its value must be a "
+                "probability vector over the last axis (non-negative, summing to 1): pass "
+                "one-hot labels (`pcn.data.one_hot`) or normalised probabilities, or use "
+                "`SoftmaxCategorical` for a node that holds logits."
+            )
 
     def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
         """Per-example energy, shape `(batch,)`."""
@@ -75,7 +135,7 @@ class Categorical(eqx.Module):
         return value
 
 
-class SoftmaxCategorical(eqx.Module):
+class SoftmaxCategorical(AbstractEnergy):
     """A categorical node that holds LOGITS phi, so it can relax freely (Eq. 10 of
     `papers/pc-beyond-gaussian-distributions.md`, the F_KL energy of a softmax layer):
 
@@ -112,7 +172,7 @@ class SoftmaxCategorical(eqx.Module):
         return jax.nn.softmax(value, axis=-1)
 
 
-class Bernoulli(eqx.Module):
+class Bernoulli(AbstractEnergy):
     """Independent Bernoulli units; the prediction `mu` holds logits and the value holds
     probabilities in [0, 1] (binary or grey-level data, clamped):
 
@@ -120,6 +180,28 @@ class Bernoulli(eqx.Module):
 
     which, for binary x, is the binary cross-entropy. Free nodes use `BernoulliLogits`.
     """
+
+    checks_data: ClassVar[bool] = True
+
+    def check_free(self, name: str) -> None:
+        """A free Bernoulli node is refused: gradient steps on its probabilities would
+        leave [0, 1]."""
+        raise ValueError(
+            f"Node {name!r} has a Bernoulli energy and is not fully clamped; relaxing its "
+            "probabilities is not supported (gradient steps would leave their range). Clamp "
+            "it, or give it a `BernoulliLogits` energy (a node that holds logits and "
+            "relaxes freely)."
+        )
+
+    def check_data(self, name: str, value: np.ndarray) -> None:
+        """The values must be probabilities in [0, 1]."""
+        problem = _bernoulli_problem(np.asarray(value, dtype=float))
+        if problem is not None:
+            raise ValueError(
+                f"Node {name!r} has a Bernoulli energy, but {problem}; its values must be "
+                "probabilities in [0, 1]: scale the data to [0, 1], or use `BernoulliLogits` "
+                "for a node that holds logits."
+            )
 
     def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
         """Per-example energy, shape `(batch,)`."""
@@ -137,7 +219,7 @@ class Bernoulli(eqx.Module):
         return value
 
 
-class BernoulliLogits(eqx.Module):
+class BernoulliLogits(AbstractEnergy):
     """Independent Bernoulli units held as LOGITS phi, free to relax:
     E = sum_i KL(Bern(sigmoid(phi_i)) || Bern(sigmoid(mu_i))); children see sigmoid(phi)."""
 
@@ -161,7 +243,7 @@ def _is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-class DiagonalGaussian(eqx.Module):
+class DiagonalGaussian(AbstractEnergy):
     """Gaussian energy with a diagonal variance sigma^2 (one per unit, or one for all):
 
         fixed:    E = 1/2 sum_i (value_i - mu_i)^2 / sigma_i^2
@@ -240,7 +322,7 @@ def _halves(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     return x[..., : size // 2], x[..., size // 2 :]
 
 
-class ReparamGaussian(eqx.Module):
+class ReparamGaussian(AbstractEnergy):
     """The VAE bottleneck (section 4.2, Fig. 4 right): a node whose value holds the
     parameters (u, log sigma^2) of a diagonal Gaussian, concatenated on the last axis,
     predicted by its parent edge as (u_hat, log sigma_hat^2). Its energy is the closed
@@ -319,7 +401,7 @@ def gaussian_log_prob(params: jax.Array, x: jax.Array) -> jax.Array:
     return -0.5 * (jnp.square(x - u) * jnp.exp(-log_var) + log_var + jnp.log(2.0 * jnp.pi))
 
 
-class MonteCarloKL(eqx.Module):
+class MonteCarloKL(AbstractEnergy):
     """F_KL (Eq. 9) by sampling, for families without a closed-form KL: the value and the
     prediction are parameters of distributions X(value), X_hat(mu) of one family, and
 
@@ -376,50 +458,14 @@ def _bernoulli_problem(value: np.ndarray) -> str | None:
 
 
 def check_node_data(nodes: Iterable, values: Mapping[str, jax.Array]) -> None:
-    """Refuse concrete values that a node's energy cannot take: a `Categorical` value
-    that is negative or not normalised over its last axis, a `Bernoulli` value outside
-    [0, 1]. `nodes` are `pcn.Node`s; values that are absent or traced are skipped.
+    """Refuse concrete values that a node's energy cannot take (its `check_data`).
+    `nodes` are `pcn.Node`s; values that are absent or traced are skipped.
 
     Raises:
         ValueError: naming the node, what is wrong, and the fix.
     """
     for node in nodes:
         value = values.get(node.name)
-        if value is None or not _is_concrete(value):
+        if value is None or not _is_concrete(value) or not node.energy.checks_data:
             continue
-        if isinstance(node.energy, Categorical):
-            problem = _categorical_problem(np.asarray(value, dtype=float))
-            fix = (
-                "its value must be a probability vector over the last axis (non-negative, "
-                "summing to 1): pass one-hot labels (`pcn.data.one_hot`) or normalised "
-                "probabilities, or use `SoftmaxCategorical` for a node that holds logits"
-            )
-            kind = "categorical"
-        elif isinstance(node.energy, Bernoulli):
-            problem = _bernoulli_problem(np.asarray(value, dtype=float))
-            fix = (
-                "its values must be probabilities in [0, 1]: scale the data to [0, 1], or "
-                "use `BernoulliLogits` for a node that holds logits"
-            )
-            kind = "Bernoulli"
-        else:
-            continue
-        if problem is not None:
-            raise ValueError(f"Node {node.name!r} has a {kind} energy, but {problem}; {fix}.")
-
-
-def needs_data_check(family) -> bool:
-    """Whether `check_node_data` checks values of nodes with energy `family`."""
-    return isinstance(family, Categorical | Bernoulli)
-
-
-EnergyFamily = (
-    Gaussian
-    | Categorical
-    | SoftmaxCategorical
-    | Bernoulli
-    | BernoulliLogits
-    | DiagonalGaussian
-    | ReparamGaussian
-    | MonteCarloKL
-)
+        node.energy.check_data(node.name, np.asarray(value))

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from .activations import Activation, get_activation, identity
-from .energies import EnergyFamily, Gaussian
+from .energies import AbstractEnergy, Gaussian
 
 Values = dict[str, jax.Array]
 
@@ -33,7 +33,7 @@ class Node(eqx.Module):
 
     name: str = eqx.field(static=True)
     shape: tuple[int, ...] = eqx.field(static=True)
-    energy: EnergyFamily
+    energy: AbstractEnergy
     activation: Activation = eqx.field(static=True)
 
     def __init__(
@@ -41,11 +41,16 @@ class Node(eqx.Module):
         name: str,
         shape: int | Iterable[int],
         *,
-        energy: EnergyFamily | None = None,
+        energy: AbstractEnergy | None = None,
         activation: str | Activation = identity,
     ):
         self.name = name
         self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if energy is not None and not isinstance(energy, AbstractEnergy):
+            raise TypeError(
+                f"The energy of node {name!r} must be a `pcn.energies.AbstractEnergy` (e.g. "
+                f"`pcn.Gaussian()`), got {type(energy).__name__}; a new family subclasses it."
+            )
         self.energy = Gaussian() if energy is None else energy
         self.activation = get_activation(activation)
 
@@ -191,15 +196,26 @@ class PCGraph(eqx.Module):
         return f"nodes {stuck} lie on or after a cycle"
 
     # --- maths -----------------------------------------------------------------------
-    def hoist(self, values: Mapping[str, jax.Array], fixed: frozenset[str]) -> Values:
-        """Contributions that cannot change while only nodes outside `fixed` move.
+    def predict(self, values: Mapping[str, jax.Array], name: str) -> jax.Array:
+        """mu of node `name` (Eq. 2.1): activation of the summed incoming contributions."""
+        return self._predict(values, name)
 
-        Returns `{child: summed contribution}` of the edges whose parents are all in
-        `fixed` (and of parent-less edges): computed once per batch, not once per step.
-        """
+    def node_energies(self, values: Mapping[str, jax.Array]) -> Values:
+        """Per-example energy of every node that has a prediction: `{name: (batch,)}`."""
+        return self._node_energies(values)
+
+    def energy(self, values: Mapping[str, jax.Array]) -> jax.Array:
+        """Total energy per example, shape `(batch,)` (thesis Eq. 2.3)."""
+        return sum(self.node_energies(values).values())
+
+    # --- for the relaxation engine (pcn._engine): hoisted and tracked contributions ----
+    def _hoist(self, values: Mapping[str, jax.Array], clamped: frozenset[str]) -> Values:
+        """Contributions that cannot change while only nodes outside `clamped` move:
+        `{child: summed contribution}` of the edges whose parents are all clamped (and of
+        parent-less edges), computed once per batch instead of once per step."""
         hoisted: Values = {}
         for edge in self.edges:
-            if set(edge.parents) <= fixed:
+            if set(edge.parents) <= clamped:
                 out = _edge_output(
                     self.edge_module(edge),
                     edge,
@@ -211,26 +227,23 @@ class PCGraph(eqx.Module):
                 hoisted[edge.child] = out if prev is None else prev + out
         return hoisted
 
-    def predict(
+    def _predict(
         self,
         values: Mapping[str, jax.Array],
         name: str,
         *,
         hoisted: Mapping[str, jax.Array] | None = None,
-        fixed: frozenset[str] = frozenset(),
+        clamped: frozenset[str] = frozenset(),
         overrides: Mapping[int, jax.Array] | None = None,
     ) -> jax.Array:
-        """mu of node `name` (Eq. 2.1): activation of the summed incoming contributions.
-
-        With `hoisted = graph.hoist(values, fixed)`, edges whose parents are all in
-        `fixed` are read from `hoisted` instead of being recomputed. `overrides` maps an
-        edge's index in `graph.edges` to its output, used instead of calling the edge.
-        """
+        """`predict`, reading edges whose parents are all in `clamped` from
+        `hoisted = graph._hoist(values, clamped)`, and the edges indexed (in `self.edges`)
+        by `overrides` from their given outputs instead of calling them."""
         total = None if hoisted is None else hoisted.get(name)
         for index, edge in enumerate(self.edges):
             if edge.child != name:
                 continue
-            if hoisted is not None and set(edge.parents) <= fixed:
+            if hoisted is not None and set(edge.parents) <= clamped:
                 continue  # already summed into `hoisted`
             if overrides is not None and index in overrides:
                 out = overrides[index]
@@ -243,29 +256,26 @@ class PCGraph(eqx.Module):
             raise ValueError(f"Node {name!r} has no incoming edge, so it has no prediction.")
         return self.node(name).activation(total)
 
-    def node_energies(
+    def _node_energies(
         self,
         values: Mapping[str, jax.Array],
         *,
         hoisted: Mapping[str, jax.Array] | None = None,
-        fixed: frozenset[str] = frozenset(),
+        clamped: frozenset[str] = frozenset(),
         overrides: Mapping[int, jax.Array] | None = None,
         exclude: frozenset[str] = frozenset(),
     ) -> Values:
-        """Per-example energy of every node that has a prediction (and is not in
-        `exclude`): `{name: (batch,)}`. `hoisted`, `fixed`, `overrides` as in `predict`."""
+        """`node_energies` without the nodes in `exclude`; the rest as in `_predict`."""
         return {
             node.name: node.energy.energy(
                 values[node.name],
-                self.predict(values, node.name, hoisted=hoisted, fixed=fixed, overrides=overrides),
+                self._predict(
+                    values, node.name, hoisted=hoisted, clamped=clamped, overrides=overrides
+                ),
             )
             for node in self.nodes
             if self.incoming(node.name) and node.name not in exclude
         }
-
-    def energy(self, values: Mapping[str, jax.Array]) -> jax.Array:
-        """Total energy per example, shape `(batch,)` (thesis Eq. 2.3)."""
-        return sum(self.node_energies(values).values())
 
 
 def _edge_output(

@@ -16,7 +16,7 @@ import equinox as eqx
 import jax
 import optax
 
-from .algorithms import Algorithm, Batch
+from .algorithms import AbstractAlgorithm, Batch
 from .graph import PCGraph
 
 
@@ -36,7 +36,7 @@ class StepMemory(NamedTuple):
 
 def step_memory(
     graph: PCGraph,
-    algorithm: Algorithm,
+    algorithm: AbstractAlgorithm,
     optimizer: optax.GradientTransformation,
     batch: Batch,
     *,

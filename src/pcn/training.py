@@ -57,7 +57,7 @@ def train_epoch(
     for i, (xb, yb) in enumerate(tqdm(pieces, desc=desc, leave=False, disable=not progress)):
         state, info = step(state, make_batch(xb, yb))
         losses.append(info.loss)
-        traces.append(info.energy)
+        traces.append(info.energy_trace)
         if i == 0:
             jax.block_until_ready(info)
             first = time.perf_counter() - start
@@ -98,9 +98,9 @@ def accuracy(graph: PCGraph, x: np.ndarray, y: np.ndarray, *, output: str = "y")
 @eqx.filter_jit
 def _reconstruct(graph: PCGraph, x: jax.Array, steps: int, gamma: float, latent: str):
     values = forward_init(graph, {"x": x})
-    relaxed = infer(graph, values, clamp={"x": True}, steps=steps, gamma=gamma)
+    relaxed = infer(graph, values, clamp={"x": True}, stop=steps, gamma=gamma)
     decoded = forward_init(graph, {latent: relaxed.values[latent]})
-    return decoded["x"], relaxed.energy
+    return decoded["x"], relaxed.energy_trace
 
 
 def reconstruct(

@@ -11,7 +11,7 @@ Hidden nodes are Gaussian (identity covariance) with Hardtanh predictions; `z` h
 `ReparamGaussian` energy (KL to the encoder's prediction plus KL to the N(0, I) prior);
 `y` is Gaussian with a sigmoid prediction. At the forward pass every hidden energy is zero,
 so the graph's energy there is the usual VAE loss, reconstruction + KL to the prior:
-`ForwardEnergyBP` trains that loss by backprop, `pcn.IL` minimises F_KL by relaxation.
+`pcn.BP(loss="forward_energy")` trains that loss by backprop, `pcn.IL` minimises F_KL by relaxation.
 """
 
 from __future__ import annotations
@@ -22,15 +22,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from ._validation import check_at_least, check_positive
-from .algorithms import Batch, StepInfo, update_weights
 from .energies import DiagonalGaussian, Gaussian, ReparamGaussian
 from .graph import Edge, Node, PCGraph
-from .inference import check_batch
 from .init import forward_init
 from .layers import Linear
+from .losses import forward_energy
 
 INPUT, LATENT, NOISE, OUTPUT = "x", "z", "eps", "y"
 
@@ -140,45 +138,6 @@ def vae_batch(graph: PCGraph, seed: int) -> Callable[[np.ndarray, np.ndarray], d
         return {INPUT: x, OUTPUT: x, NOISE: jnp.asarray(eps)}
 
     return make
-
-
-def forward_energy(graph: PCGraph, batch: Batch) -> jax.Array:
-    """Per-example energy of the graph at the forward pass: the roots from `batch`, every
-    other node at its prediction's mean except the clamped non-roots of `batch` (targets).
-    For a `vae_mlp` graph this is the VAE loss, reconstruction + KL to the prior."""
-    roots = {n: batch[n] for n in graph.roots()}
-    values = forward_init(graph, roots)
-    values.update({n: v for n, v in batch.items() if n not in roots})
-    return graph.energy(values)
-
-
-class ForwardEnergyBP(eqx.Module):
-    """Backprop on the mean energy of the whole graph at the forward pass
-    (`forward_energy`). `pcn.BP` sums only the energies of the clamped targets; this also
-    counts energies that are not zero at the forward pass (the VAE's KL to the prior), so
-    BP trains the usual VAE loss through the same graph and modules as PC."""
-
-    def step(
-        self,
-        graph: PCGraph,
-        opt_state: optax.OptState,
-        batch: Batch,
-        *,
-        optimizer: optax.GradientTransformation,
-        key: jax.Array | None = None,
-    ) -> tuple[PCGraph, optax.OptState, StepInfo]:
-        """One backprop step on `mean(forward_energy(graph, batch))`."""
-        check_batch(graph, batch)
-        missing = [r for r in graph.roots() if r not in batch]
-        if missing:
-            raise ValueError(
-                f"Backprop needs a value for every root node, but {missing} are not in the "
-                "batch; for a `vae_mlp` graph pass `x`, `y` and `eps` (see `vae_batch`)."
-            )
-        graph, opt_state, loss, _ = update_weights(
-            graph, opt_state, lambda g: (jnp.mean(forward_energy(g, batch)), None), optimizer
-        )
-        return graph, opt_state, StepInfo(loss, jnp.zeros((0,), loss.dtype))
 
 
 @eqx.filter_jit

@@ -23,15 +23,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .algorithms import Batch, StepInfo
+from ._checks import check_batch
+from .algorithms import AbstractAlgorithm, Batch, StepInfo
 from .energies import Gaussian
 from .graph import PCGraph, Values
-from .inference import check_batch
 from .init import forward_init, zeros_init
 from .levels import is_levelled, node_levels
+from .losses import target_loss
 
 
-class ZIL(eqx.Module):
+class ZIL(AbstractAlgorithm):
     """Z-IL: level-scheduled weight updates over T = depth steps of gamma = 1 inference."""
 
     faithful: bool = eqx.field(static=True, default=False)
@@ -127,9 +128,7 @@ def zil_gradients(
     size = next(iter(batch.values())).shape[0]
     inputs = {n: v for n, v in batch.items() if not graph.incoming(n)}
     forward = forward_init(graph, inputs)
-    loss = sum(
-        jnp.mean(graph.node(n).energy.energy(batch[n], graph.predict(forward, n))) for n in targets
-    )
+    loss = target_loss(graph, batch, forward)
     if forward_initialise:
         values = {**forward, **batch}
     else:

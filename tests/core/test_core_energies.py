@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import pcn
-from pcn.fusion import plan_fusion
+from pcn._fusion import plan_fusion
 
 
 def softmax_np(logits: np.ndarray) -> np.ndarray:
@@ -77,7 +77,7 @@ def test_the_precision_of_a_free_output_scales_its_value_step(x64):
     x = jnp.array([[1.0, -1.0]])
     y = jnp.array([[0.0, 0.0]])
 
-    result = pcn.infer(graph, {"x": x, "y": y}, clamp={"x": True}, steps=1, gamma=gamma)
+    result = pcn.infer(graph, {"x": x, "y": y}, clamp={"x": True}, stop=1, gamma=gamma)
 
     mu = np.array([[-1.0, -1.5]])  # weight @ x
     expected = np.asarray(y) - gamma * precision * (np.asarray(y) - mu)
@@ -123,12 +123,12 @@ def test_the_precision_of_a_hidden_node_weighs_its_own_error_against_the_feedbac
     values = {"x": jnp.asarray(x), "h": jnp.asarray(h), "y": jnp.asarray(y)}
     clamp = {"x": True, "y": True}
     assert [f.name for f in plan_fusion(graph, frozenset(clamp), {})] == ["h"]
-    result = pcn.infer(graph, values, clamp=clamp, steps=steps, gamma=gamma, fuse=fuse)
+    result = pcn.infer(graph, values, clamp=clamp, stop=steps, gamma=gamma, fuse=fuse)
 
     np.testing.assert_allclose(np.asarray(result.values["h"]), expected, rtol=0, atol=1e-12)
     eps_y = y - (expected @ w2.T + b2)
     final = (precision * np.sum((expected - mu_h) ** 2) + np.sum(eps_y**2)) / 2 / 4
-    np.testing.assert_allclose(float(result.energy[-1]), final, rtol=1e-12)
+    np.testing.assert_allclose(float(result.energy_trace[-1]), final, rtol=1e-12)
 
 
 def test_relaxing_a_free_categorical_node_is_refused_naming_the_node():
@@ -138,4 +138,4 @@ def test_relaxing_a_free_categorical_node_is_refused_naming_the_node():
     values = pcn.forward_init(graph, {"x": x})
 
     with pytest.raises(ValueError, match=r"Node 'y' has a categorical energy.*Clamp it"):
-        pcn.infer(graph, values, clamp={"x": True}, steps=5, gamma=0.1)
+        pcn.infer(graph, values, clamp={"x": True}, stop=5, gamma=0.1)

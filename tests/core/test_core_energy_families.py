@@ -123,7 +123,7 @@ def test_a_free_bernoulli_node_is_refused_and_points_to_the_logit_family():
     )
     values = pcn.forward_init(graph, {"x": jnp.ones((2, 3))})
     with pytest.raises(ValueError, match="Bernoulli energy.*BernoulliLogits"):
-        pcn.infer(graph, values, clamp={"x": True}, steps=2, gamma=0.1)
+        pcn.infer(graph, values, clamp={"x": True}, stop=2, gamma=0.1)
 
 
 def _kl_diagonal(u, var, u_hat, var_hat):

@@ -56,7 +56,7 @@ def test_infer_refuses_a_categorical_value_that_is_not_a_distribution(case):
     values = pcn.forward_init(graph, {"x": jnp.ones((2, 3))})
     values["y"] = jnp.asarray(labels)
     with pytest.raises(ValueError, match=rf"Node 'y' has a categorical energy, but {problem}"):
-        pcn.infer(graph, values, clamp={"x": True, "y": True}, steps=2, gamma=0.1)
+        pcn.infer(graph, values, clamp={"x": True, "y": True}, stop=2, gamma=0.1)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_LABELS))

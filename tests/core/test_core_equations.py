@@ -23,7 +23,7 @@ import optax
 import pytest
 
 import pcn
-from pcn.fusion import plan_fusion
+from pcn._fusion import plan_fusion
 
 SIZES = (3, 4, 5, 2)
 NAMES = ("x", "h1", "h2", "y")
@@ -132,7 +132,7 @@ def fused_nodes(graph, clamp) -> list[str]:
     return [f.name for f in plan_fusion(graph, frozenset(clamp), {})]
 
 
-# the fused relaxation (pcn.fusion) only applies when the out-edges of a node are plain
+# the fused relaxation (pcn._fusion) only applies when the out-edges of a node are plain
 # linear maps: the prediction site with the input clamped; both paths must obey Eq. 2.4
 SITE_AND_FUSE = [("parent", True), ("prediction", True), ("prediction", False)]
 
@@ -152,10 +152,10 @@ def test_relaxation_steps_are_the_value_update_of_eq_2_4(x64, site, clamp_output
 
     for steps in (1, 5) if clamp_output else (1,):
         expected, trace = relax_by_hand(params, xs, site, gamma, steps, free)
-        result = pcn.infer(graph, as_dict(xs), clamp=clamp, steps=steps, gamma=gamma, fuse=fuse)
+        result = pcn.infer(graph, as_dict(xs), clamp=clamp, stop=steps, gamma=gamma, fuse=fuse)
         for name, want in zip(NAMES, expected, strict=True):
             np.testing.assert_allclose(np.asarray(result.values[name]), want, rtol=0, atol=1e-12)
-        np.testing.assert_allclose(np.asarray(result.energy[:-1]), trace, rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(result.energy_trace[:-1]), trace, rtol=1e-12)
     # the hidden layers really moved (otherwise the comparison proves little)
     assert not np.allclose(expected[1], xs[1]) and not np.allclose(expected[2], xs[2])
 
@@ -172,13 +172,13 @@ def test_a_single_hidden_layer_between_clamped_nodes_relaxes_by_eq_2_4(x64, site
     assert fused_nodes(graph, clamp) == (["h1"] if site == "prediction" else [])
 
     expected, trace = relax_by_hand(params, xs, site, 0.3, 6, free=[1])
-    result = pcn.infer(graph, as_dict(xs, names), clamp=clamp, steps=6, gamma=0.3, fuse=fuse)
+    result = pcn.infer(graph, as_dict(xs, names), clamp=clamp, stop=6, gamma=0.3, fuse=fuse)
 
     for name, want in zip(names, expected, strict=True):
         np.testing.assert_allclose(np.asarray(result.values[name]), want, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(result.energy[:-1]), trace, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(result.energy_trace[:-1]), trace, rtol=1e-12)
     final = energy_per_example(params, expected, site).mean()
-    np.testing.assert_allclose(float(result.energy[-1]), final, rtol=1e-12)
+    np.testing.assert_allclose(float(result.energy_trace[-1]), final, rtol=1e-12)
 
 
 @pytest.mark.parametrize("fuse", [True, False])
@@ -188,7 +188,7 @@ def test_a_layer_without_bias_relaxes_by_eq_2_4(x64, fuse):
     xs = random_values(14)
     expected, _ = relax_by_hand(params, xs, "prediction", 0.1, 4, [1, 2])
     result = pcn.infer(
-        graph, as_dict(xs), clamp={"x": True, "y": True}, steps=4, gamma=0.1, fuse=fuse
+        graph, as_dict(xs), clamp={"x": True, "y": True}, stop=4, gamma=0.1, fuse=fuse
     )
     for name, want in zip(NAMES, expected, strict=True):
         np.testing.assert_allclose(np.asarray(result.values[name]), want, rtol=0, atol=1e-12)
@@ -208,11 +208,11 @@ def test_a_generative_latent_root_moves_only_by_the_error_it_predicts(x64, site,
         assert fused_nodes(graph, {"x"}) == ["z"]
 
     expected, trace = relax_by_hand(params, xs, site, 0.1, 3, free=[0, 1])
-    result = pcn.infer(graph, as_dict(xs, names), clamp={"x": True}, steps=3, gamma=0.1, fuse=fuse)
+    result = pcn.infer(graph, as_dict(xs, names), clamp={"x": True}, stop=3, gamma=0.1, fuse=fuse)
 
     for name, want in zip(names, expected, strict=True):
         np.testing.assert_allclose(np.asarray(result.values[name]), want, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(result.energy[:-1]), trace, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(result.energy_trace[:-1]), trace, rtol=1e-12)
 
 
 def test_the_parent_site_update_is_literally_the_thesis_formula(x64):
@@ -228,7 +228,7 @@ def test_the_parent_site_update_is_literally_the_thesis_formula(x64):
     new_h2 = h2 + gamma * (-eps2 + (1 - np.tanh(h2) ** 2) * (eps3 @ w3))
     new_y = y + gamma * (-eps3)
 
-    result = pcn.infer(graph, as_dict([x, h1, h2, y]), clamp={"x": True}, steps=1, gamma=gamma)
+    result = pcn.infer(graph, as_dict([x, h1, h2, y]), clamp={"x": True}, stop=1, gamma=gamma)
 
     np.testing.assert_array_equal(np.asarray(result.values["x"]), x)
     np.testing.assert_allclose(np.asarray(result.values["h1"]), new_h1, rtol=0, atol=1e-12)
@@ -236,7 +236,7 @@ def test_the_parent_site_update_is_literally_the_thesis_formula(x64):
     np.testing.assert_allclose(np.asarray(result.values["y"]), new_y, rtol=0, atol=1e-12)
     # energy[0] is Eq. 2.3 at the starting values, averaged over the batch
     e0 = 0.5 * (np.sum(eps1**2) + np.sum(eps2**2) + np.sum(eps3**2)) / BATCH
-    np.testing.assert_allclose(float(result.energy[0]), e0, rtol=1e-12)
+    np.testing.assert_allclose(float(result.energy_trace[0]), e0, rtol=1e-12)
 
 
 @pytest.mark.parametrize("site", ["parent", "prediction"])
@@ -263,8 +263,8 @@ def test_hand_derived_value_gradient_equals_autodiff_of_the_summed_energy(x64, s
 def test_gamma_is_a_step_per_example_so_the_batch_size_does_not_change_it(x64):
     graph = pcn.mlp(SIZES, key=jax.random.key(7), activation_site="parent")
     xs = random_values(8)
-    full = pcn.infer(graph, as_dict(xs), clamp={"x": True}, steps=3, gamma=0.1)
-    single = pcn.infer(graph, as_dict([v[:1] for v in xs]), clamp={"x": True}, steps=3, gamma=0.1)
+    full = pcn.infer(graph, as_dict(xs), clamp={"x": True}, stop=3, gamma=0.1)
+    single = pcn.infer(graph, as_dict([v[:1] for v in xs]), clamp={"x": True}, stop=3, gamma=0.1)
     for name in NAMES:
         np.testing.assert_allclose(
             np.asarray(single.values[name]), np.asarray(full.values[name][:1]), atol=1e-12
@@ -319,7 +319,7 @@ def test_one_il_step_changes_the_weights_by_eq_2_5_at_the_relaxed_values(x64, si
 
     if fuse:
         assert fused_nodes(graph, {"x", "y"}) == (["h1"] if site == "prediction" else [])
-    algorithm = pcn.IL(steps=steps, gamma=gamma, fuse=fuse)
+    algorithm = pcn.IL(stop=steps, gamma=gamma, fuse=fuse)
     step = pcn.make_train_step(graph, algorithm, optax.sgd(alpha))
     state, info = step(step.init(graph), {"x": jnp.asarray(x), "y": jnp.asarray(y)})
     new_params = chain_weights(step.graph(state))
@@ -331,7 +331,7 @@ def test_one_il_step_changes_the_weights_by_eq_2_5_at_the_relaxed_values(x64, si
     np.testing.assert_allclose(
         float(info.loss), energy_per_example(params, relaxed, site).mean(), rtol=1e-12
     )
-    np.testing.assert_allclose(np.asarray(info.energy), trace, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(info.energy_trace), trace, rtol=1e-12)
     # the output error is nonzero, so the last weights must have moved
     assert np.abs(changes[-1][0]).max() > 1e-6
 
@@ -346,7 +346,7 @@ def test_after_forward_init_and_one_step_the_first_layer_has_no_error_to_learn_f
         "x": jnp.asarray(rng.normal(size=(BATCH, 3))),
         "y": jnp.asarray(rng.normal(size=(BATCH, 2))),
     }
-    step = pcn.make_train_step(graph, pcn.IL(steps=1, gamma=0.1), optax.sgd(0.1))
+    step = pcn.make_train_step(graph, pcn.IL(stop=1, gamma=0.1), optax.sgd(0.1))
     state, _ = step(step.init(graph), batch)
     (w1, b1), (w2, _), _ = chain_weights(step.graph(state))
     np.testing.assert_allclose(w1, params[0][0], rtol=0, atol=1e-15)

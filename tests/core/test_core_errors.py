@@ -24,7 +24,7 @@ def batch() -> dict[str, jax.Array]:
 
 
 def test_a_batch_array_of_the_wrong_shape_names_the_node_and_both_shapes(graph, batch):
-    step = pcn.make_train_step(graph, pcn.IL(steps=2), optax.sgd(0.1))
+    step = pcn.make_train_step(graph, pcn.IL(stop=2), optax.sgd(0.1))
     wrong = {**batch, "x": jnp.ones((4, 5))}
     with pytest.raises(ValueError, match=r"'x'.*\(batch, 3\).*\(4, 5\)"):
         step(step.init(graph), wrong)
@@ -34,7 +34,7 @@ def test_infer_with_a_value_of_the_wrong_shape_names_the_node_and_both_shapes(gr
     values = pcn.forward_init(graph, batch)
     values["h1"] = jnp.ones((4, 6))
     with pytest.raises(ValueError, match=r"'h1'.*\(batch, 4\).*\(4, 6\)"):
-        pcn.infer(graph, values, clamp={"x": True}, steps=1, gamma=0.1)
+        pcn.infer(graph, values, clamp={"x": True}, stop=1, gamma=0.1)
 
 
 def test_a_batch_for_an_unknown_node_or_with_mixed_batch_sizes_is_refused(graph, batch):
@@ -47,31 +47,36 @@ def test_a_batch_for_an_unknown_node_or_with_mixed_batch_sizes_is_refused(graph,
 
 def test_missing_values_for_inference_are_named(graph, batch):
     with pytest.raises(ValueError, match=r"\['h1', 'h2'\]"):
-        pcn.infer(graph, batch, clamp={"x": True}, steps=1, gamma=0.1)
+        pcn.infer(graph, batch, clamp={"x": True}, stop=1, gamma=0.1)
 
 
 def test_zero_relaxation_steps_name_steps(graph, batch):
     with pytest.raises(ValueError, match="`steps`"):
-        pcn.IL(steps=0)
+        pcn.IL(stop=0)
     values = pcn.forward_init(graph, batch)
     with pytest.raises(ValueError, match="`steps`"):
-        pcn.infer(graph, values, clamp={"x": True}, steps=0, gamma=0.1)
+        pcn.infer(graph, values, clamp={"x": True}, stop=0, gamma=0.1)
 
 
 @pytest.mark.parametrize("gamma", [0.0, -0.1])
 def test_a_non_positive_gamma_names_gamma(graph, batch, gamma):
     with pytest.raises(ValueError, match="`gamma`"):
-        pcn.IL(steps=2, gamma=gamma)
+        pcn.IL(stop=2, gamma=gamma)
     values = pcn.forward_init(graph, batch)
     with pytest.raises(ValueError, match="`gamma`"):
-        pcn.infer(graph, values, clamp={"x": True}, steps=1, gamma=gamma)
+        pcn.infer(graph, values, clamp={"x": True}, stop=1, gamma=gamma)
 
 
 def test_gamma_and_an_optimizer_together_or_neither_are_refused(graph, batch):
     values = pcn.forward_init(graph, batch)
-    for kwargs in ({}, {"gamma": 0.1, "optimizer": optax.sgd(0.1)}):
-        with pytest.raises(ValueError, match="exactly one of `gamma`.*`optimizer`"):
-            pcn.infer(graph, values, clamp={"x": True}, steps=1, **kwargs)
+    with pytest.raises(ValueError, match="Pass `gamma`.*or `value_optimizer`"):
+        pcn.infer(graph, values, clamp={"x": True}, stop=1)
+    with pytest.raises(ValueError, match="one of `gamma`.*`value_optimizer`, not both"):
+        pcn.infer(
+            graph, values, clamp={"x": True}, stop=1, gamma=0.1, value_optimizer=optax.sgd(0.1)
+        )
+    with pytest.raises(TypeError, match="`value_optimizer` must be"):
+        pcn.infer(graph, values, clamp={"x": True}, stop=1, value_optimizer=0.1)
 
 
 def test_an_unknown_activation_names_activation_and_lists_the_valid_ones():
@@ -106,19 +111,19 @@ def test_an_edge_to_an_unknown_node_and_duplicate_node_names_are_refused():
 def test_clamping_an_unknown_node_names_it(graph, batch):
     values = pcn.forward_init(graph, batch)
     with pytest.raises(ValueError, match=r"`clamp`.*'label'"):
-        pcn.infer(graph, values, clamp={"x": True, "label": True}, steps=1, gamma=0.1)
+        pcn.infer(graph, values, clamp={"x": True, "label": True}, stop=1, gamma=0.1)
 
 
 def test_clamping_every_node_is_refused(graph, batch):
     values = pcn.forward_init(graph, batch)
     with pytest.raises(ValueError, match="`clamp` fixes every node"):
-        pcn.infer(graph, values, clamp=dict.fromkeys(values, True), steps=1, gamma=0.1)
+        pcn.infer(graph, values, clamp=dict.fromkeys(values, True), stop=1, gamma=0.1)
 
 
 def test_a_clamp_mask_that_does_not_broadcast_names_the_node(graph, batch):
     values = pcn.forward_init(graph, batch)
     with pytest.raises(ValueError, match=r"'y'.*\(3,\)"):
-        pcn.infer(graph, values, clamp={"x": True, "y": np.ones(3, bool)}, steps=1, gamma=0.1)
+        pcn.infer(graph, values, clamp={"x": True, "y": np.ones(3, bool)}, stop=1, gamma=0.1)
 
 
 def test_forward_init_on_a_cyclic_graph_is_refused_and_suggests_another_init():
@@ -154,7 +159,7 @@ def test_a_train_state_for_a_differently_shaped_graph_is_refused(graph):
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_a_diverging_il_step_stops_naming_a_node_and_suggesting_a_lower_gamma(graph, batch):
-    step = pcn.make_train_step(graph, pcn.IL(steps=20, gamma=1e6), optax.sgd(0.01))
+    step = pcn.make_train_step(graph, pcn.IL(stop=20, gamma=1e6), optax.sgd(0.01))
     with pytest.raises(
         pcn.NonFiniteEnergyError, match=r"energy of node '(h1|h2|y)' became non-finite.*`gamma`"
     ):
@@ -165,13 +170,13 @@ def test_a_diverging_il_step_stops_naming_a_node_and_suggesting_a_lower_gamma(gr
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_a_diverging_relaxation_stops_naming_a_node_unless_checks_are_off(graph, batch):
     values = pcn.forward_init(graph, batch)
-    kwargs = dict(clamp={"x": True, "y": True}, steps=20, gamma=1e6)
+    kwargs = dict(clamp={"x": True, "y": True}, stop=20, gamma=1e6)
     with pytest.raises(pcn.NonFiniteEnergyError, match=r"node '(h1|h2|y)'.*`gamma`"):
         jax.block_until_ready(pcn.infer(graph, values, **kwargs))
     result = pcn.infer(graph, values, check_finite=False, **kwargs)
-    assert not np.all(np.isfinite(np.asarray(result.energy)))
+    assert not np.all(np.isfinite(np.asarray(result.energy_trace)))
 
 
 def test_il_refuses_both_gamma_and_a_value_optimizer():
-    with pytest.raises(ValueError, match="exactly one of `gamma`"):
-        pcn.IL(steps=5, gamma=0.5, value_optimizer=optax.adam(0.1))
+    with pytest.raises(ValueError, match="one of `gamma`.*not both"):
+        pcn.IL(stop=5, gamma=0.5, value_optimizer=optax.adam(0.1))

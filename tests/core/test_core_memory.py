@@ -32,6 +32,6 @@ def test_the_arguments_are_the_weights_adam_state_and_batch_byte_for_byte():
 def test_pc_needs_more_working_memory_than_bp_but_less_than_twice_its_total():
     graph, batch = _setup()
     bp = pcn.step_memory(graph, pcn.BP(), optax.adam(1e-3), batch)
-    pc = pcn.step_memory(graph, pcn.IL(steps=8, gamma=0.1), optax.adam(1e-3), batch)
+    pc = pcn.step_memory(graph, pcn.IL(stop=8, gamma=0.1), optax.adam(1e-3), batch)
     assert pc.temp > bp.temp  # values, predictions and errors of every layer
     assert pc.total < 2 * bp.total  # the beyond-Gaussians paper's bound

@@ -15,7 +15,7 @@ import pcn
 # new array shape costs jax a compilation (random weights, eager ops, `infer`).
 SIZES = (3, 4, 5, 2)
 BATCH = 4
-RELAX = dict(steps=8, gamma=0.1)
+RELAX = dict(stop=8, gamma=0.1)
 BOTH = {"x": True, "y": True}
 
 
@@ -46,9 +46,9 @@ def test_energy_decreases_monotonically_during_relaxation_with_a_small_gamma(x64
         for n, k in zip(("x", "h1", "h2", "y"), SIZES, strict=True)
     }
 
-    result = pcn.infer(graph, values, clamp=BOTH, steps=50, gamma=0.05)
+    result = pcn.infer(graph, values, clamp=BOTH, stop=50, gamma=0.05)
 
-    trace = np.asarray(result.energy)
+    trace = np.asarray(result.energy_trace)
     assert trace.shape == (51,)
     # gradient descent with a step below 2 / Lipschitz never increases the energy
     assert np.all(np.diff(trace) <= 1e-12 * trace[0]), np.diff(trace).max()
@@ -61,9 +61,13 @@ def test_the_energy_trace_starts_and_ends_at_the_energy_of_the_start_and_final_v
     result = pcn.infer(graph, values, clamp=BOTH, **RELAX)
 
     start, final = node_energies(graph, values), node_energies(graph, result.values)
-    assert result.energy.shape == (RELAX["steps"] + 1,)
-    np.testing.assert_allclose(result.energy[0], sum(map(jnp.mean, start.values())), rtol=1e-6)
-    np.testing.assert_allclose(result.energy[-1], sum(map(jnp.mean, final.values())), rtol=1e-6)
+    assert result.energy_trace.shape == (RELAX["stop"] + 1,)
+    np.testing.assert_allclose(
+        result.energy_trace[0], sum(map(jnp.mean, start.values())), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        result.energy_trace[-1], sum(map(jnp.mean, final.values())), rtol=1e-6
+    )
     assert set(result.node_energy) == {"h1", "h2", "y"}  # the root "x" has no prediction
     for name, e in final.items():
         np.testing.assert_allclose(result.node_energy[name], jnp.mean(e), rtol=1e-6)
@@ -121,7 +125,7 @@ def test_zeros_and_normal_init_keep_provided_values_and_fill_the_rest():
     x = given["x"]
 
     zeros = pcn.zeros_init(graph, {"x": x})
-    normal_values = pcn.normal_init(graph, {"x": x}, key=jax.random.key(14), std=0.5)
+    normal_values = pcn.NormalInit(std=0.5)(graph, {"x": x}, key=jax.random.key(14))
 
     assert zeros["x"] is x and normal_values["x"] is x
     np.testing.assert_array_equal(np.asarray(zeros["h1"]), np.zeros((BATCH, 4)))
@@ -174,7 +178,7 @@ def test_gamma_is_shorthand_for_plain_sgd_on_the_values():
     graph, values = setting(25)
 
     a = pcn.infer(graph, values, clamp=BOTH, **RELAX)
-    b = pcn.infer(graph, values, clamp=BOTH, steps=RELAX["steps"], optimizer=optax.sgd(0.1))
+    b = pcn.infer(graph, values, clamp=BOTH, stop=RELAX["stop"], value_optimizer=optax.sgd(0.1))
 
     for name in values:
         np.testing.assert_allclose(a.values[name], b.values[name], rtol=1e-6, atol=1e-7)
@@ -182,7 +186,7 @@ def test_gamma_is_shorthand_for_plain_sgd_on_the_values():
 
 def test_infer_under_jit_equals_infer_without_jit():
     graph, values = setting(28)
-    kwargs = dict(clamp={"x": True, "y": jnp.array([True, False])}, steps=3, gamma=0.1)
+    kwargs = dict(clamp={"x": True, "y": jnp.array([True, False])}, stop=3, gamma=0.1)
 
     jitted = pcn.infer(graph, values, **kwargs)
     with jax.disable_jit():
@@ -190,7 +194,7 @@ def test_infer_under_jit_equals_infer_without_jit():
 
     for name in values:
         np.testing.assert_allclose(jitted.values[name], eager.values[name], rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(jitted.energy, eager.energy, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(jitted.energy_trace, eager.energy_trace, rtol=1e-6, atol=1e-6)
 
 
 def cyclic_graph(key: jax.Array) -> pcn.PCGraph:
@@ -212,9 +216,9 @@ def test_a_cyclic_graph_relaxes_from_zeros_and_its_energy_decreases():
     c = normal(32, 6, 3, scale=2.0)
     values = pcn.zeros_init(graph, {"c": c})
 
-    result = pcn.infer(graph, values, clamp={"c": True}, steps=40, gamma=0.1)
+    result = pcn.infer(graph, values, clamp={"c": True}, stop=40, gamma=0.1)
 
-    trace = np.asarray(result.energy)
+    trace = np.asarray(result.energy_trace)
     assert trace[0] > 0
     assert np.all(np.diff(trace) <= 1e-6 * trace[0]), np.diff(trace).max()
     assert trace[-1] < 0.5 * trace[0]
@@ -229,6 +233,6 @@ def test_a_bias_edge_gives_a_root_a_prior_that_relaxation_pulls_it_toward():
     values = {"z": jnp.zeros((3, 2))}
     # E = 1/2 ||z - prior||^2, so each step moves z by gamma (prior - z): after T steps
     # z = prior (1 - (1 - gamma)^T)
-    result = pcn.infer(graph, values, clamp={}, steps=10, gamma=0.3)
+    result = pcn.infer(graph, values, clamp={}, stop=10, gamma=0.3)
     expected = prior * (1 - 0.7**10)
     np.testing.assert_allclose(result.values["z"], jnp.broadcast_to(expected, (3, 2)), rtol=1e-5)

@@ -82,8 +82,8 @@ def test_a_free_softmax_node_relaxes_and_its_presented_value_stays_a_distributio
     x = jax.random.normal(jax.random.key(1), (5, 4))
     y = jax.random.normal(jax.random.key(2), (5, 3))
     values = pcn.forward_init(graph, {"x": x, "y": y})
-    result = pcn.infer(graph, values, clamp={"x": True, "y": True}, steps=50, gamma=0.1)
-    trace = np.asarray(result.energy)
+    result = pcn.infer(graph, values, clamp={"x": True, "y": True}, stop=50, gamma=0.1)
+    trace = np.asarray(result.energy_trace)
     assert trace[-1] < trace[0]
     assert np.all(np.diff(trace) <= 1e-7)
     shown = jax.nn.softmax(result.values["h"], axis=-1)

@@ -10,6 +10,7 @@ import optax
 import pytest
 
 import pcn
+import pcn._engine
 import pcn.algorithms
 
 SIZES = (3, 4, 5, 2)
@@ -27,7 +28,7 @@ def batches(n: int, batch: int, seed: int = 0, dtype=np.float32):
     ]
 
 
-@pytest.mark.parametrize("algorithm", [pcn.IL(steps=3, gamma=0.1), pcn.BP()], ids=["IL", "BP"])
+@pytest.mark.parametrize("algorithm", [pcn.IL(stop=3, gamma=0.1), pcn.BP()], ids=["IL", "BP"])
 def test_the_compiled_step_is_traced_once_for_batches_of_the_same_shape(monkeypatch, algorithm):
     traces = []
     original = type(algorithm).step
@@ -60,7 +61,7 @@ def test_a_new_random_key_does_not_retrace_the_step(monkeypatch):
 
     monkeypatch.setattr(pcn.algorithms.IL, "step", counting_step)
     graph = pcn.mlp(SIZES, key=jax.random.key(0))
-    algorithm = pcn.IL(steps=2, gamma=0.1, init=pcn.normal_init)
+    algorithm = pcn.IL(stop=2, gamma=0.1, init=pcn.normal_init)
     step = pcn.make_train_step(graph, algorithm, optax.sgd(0.01))
     state = step.init(graph)
     (batch,) = batches(1, 4, seed=2)
@@ -139,9 +140,27 @@ def test_a_bp_step_is_plain_backprop_of_the_squared_error(x64, site):
     state, info = step(step.init(graph), batch)
 
     np.testing.assert_allclose(float(info.loss), float(expected_loss), rtol=1e-12)
-    assert info.energy.shape == (0,)
+    assert info.energy_trace.shape == (0,)
     for got, want in zip(mlp_params(step.graph(state)), expected, strict=True):
         np.testing.assert_allclose(np.asarray(got[0]), np.asarray(want[0]), atol=1e-12)
+
+
+def test_bp_with_several_weight_updates_is_that_many_plain_backprop_steps_on_the_batch(x64):
+    graph = pcn.mlp(SIZES, key=jax.random.key(4))
+    (batch,) = batches(1, 6, seed=5, dtype=np.float64)
+    params, first_loss = mlp_params(graph), None
+    for _ in range(3):
+        params, loss = sgd_by_hand(squared_error, params, 0.3, batch["x"], batch["y"], "prediction")
+        first_loss = loss if first_loss is None else first_loss
+    step = pcn.make_train_step(graph, pcn.BP(weight_updates=3), optax.sgd(0.3))
+    state, info = step(step.init(graph), batch)
+    np.testing.assert_allclose(float(info.loss), float(first_loss), rtol=1e-12)
+    for got, want in zip(mlp_params(step.graph(state)), params, strict=True):
+        np.testing.assert_allclose(np.asarray(got[0]), np.asarray(want[0]), atol=1e-12)
+    with pytest.raises(ValueError, match="`weight_updates`"):
+        pcn.BP(weight_updates=0)
+    with pytest.raises(ValueError, match="Unknown `loss`"):
+        pcn.BP(loss="energy")
         np.testing.assert_allclose(np.asarray(got[1]), np.asarray(want[1]), atol=1e-12)
 
 
@@ -182,7 +201,7 @@ def test_a_generative_mlp_trained_with_il_lowers_its_energy_on_a_tiny_dataset():
     batch = {"x": jnp.asarray(images)}
 
     graph = pcn.generative_mlp([2, 8, 6], key=jax.random.key(11))
-    step = pcn.make_train_step(graph, pcn.IL(steps=20, gamma=0.1), optax.adam(0.02))
+    step = pcn.make_train_step(graph, pcn.IL(stop=20, gamma=0.1), optax.adam(0.02))
     state = step.init(graph)
     losses = []
     for _ in range(300):
@@ -199,23 +218,23 @@ def test_several_weight_updates_are_that_many_optimiser_steps_at_the_same_relaxe
     graph = pcn.mlp(SIZES, key=jax.random.key(3))
     batch = batches(1, 5, seed=2, dtype=np.float64)[0]
     optimizer = optax.adam(1e-2)
-    step = pcn.make_train_step(graph, pcn.IL(steps=4, gamma=0.1, weight_updates=3), optimizer)
+    step = pcn.make_train_step(graph, pcn.IL(stop=4, gamma=0.1, weight_updates=3), optimizer)
     state, info = step(step.init(graph), batch)
 
-    relaxed = pcn.infer(graph, pcn.forward_init(graph, batch), clamp=batch, steps=4, gamma=0.1)
+    relaxed = pcn.infer(graph, pcn.forward_init(graph, batch), clamp=batch, stop=4, gamma=0.1)
     expected, opt_state = graph, optimizer.init(eqx.filter(graph, eqx.is_inexact_array))
     for _ in range(3):
         expected, opt_state, _, _ = pcn.algorithms.update_weights(
             expected,
             opt_state,
-            lambda g: pcn.algorithms._mean_energy(g, relaxed.values),
+            lambda g: pcn._engine.mean_energy(g, relaxed.values),
             optimizer,
         )
     got = jax.tree.leaves(eqx.filter(step.graph(state), eqx.is_inexact_array))
     want = jax.tree.leaves(eqx.filter(expected, eqx.is_inexact_array))
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    one = pcn.make_train_step(graph, pcn.IL(steps=4, gamma=0.1), optimizer)
+    one = pcn.make_train_step(graph, pcn.IL(stop=4, gamma=0.1), optimizer)
     once = jax.tree.leaves(
         eqx.filter(one.graph(one(one.init(graph), batch)[0]), eqx.is_inexact_array)
     )
@@ -224,7 +243,7 @@ def test_several_weight_updates_are_that_many_optimiser_steps_at_the_same_relaxe
 
 def test_weight_updates_below_one_is_refused():
     with pytest.raises(ValueError, match="weight_updates"):
-        pcn.IL(steps=3, weight_updates=0)
+        pcn.IL(stop=3, weight_updates=0)
 
 
 @pytest.mark.parametrize("fuse", [True, False], ids=["fused", "unfused"])
@@ -232,15 +251,15 @@ def test_a_step_that_records_no_energy_trace_trains_exactly_the_same(fuse):
     graph = pcn.mlp(SIZES, activation="tanh", key=jax.random.key(4))
     results = []
     for record in (True, False):
-        algorithm = pcn.IL(steps=5, gamma=0.1, fuse=fuse, record_energy=record)
+        algorithm = pcn.IL(stop=5, gamma=0.1, fuse=fuse, record_energy=record)
         step = pcn.make_train_step(graph, algorithm, optax.adam(1e-2))
         state = step.init(graph)
         for batch in batches(2, 6, seed=7):
             state, info = step(state, batch)
         results.append((step.graph(state), info))
     (recorded, info_recorded), (unrecorded, info_unrecorded) = results
-    assert info_recorded.energy.shape == (5,)
-    assert info_unrecorded.energy.shape == (0,)
+    assert info_recorded.energy_trace.shape == (5,)
+    assert info_unrecorded.energy_trace.shape == (0,)
     np.testing.assert_allclose(info_recorded.loss, info_unrecorded.loss, rtol=1e-6)
     for a, b in zip(jax.tree.leaves(recorded), jax.tree.leaves(unrecorded), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

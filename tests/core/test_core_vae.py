@@ -67,10 +67,10 @@ def test_relaxation_moves_the_bottleneck_but_not_the_noise():
     x = _data(8)
     batch = vae_batch(graph, seed=0)(x, x)
     values = pcn.forward_init(graph, batch)
-    out = pcn.infer(graph, values, clamp={n: True for n in batch}, steps=16, gamma=0.05)
+    out = pcn.infer(graph, values, clamp={n: True for n in batch}, stop=16, gamma=0.05)
     np.testing.assert_array_equal(out.values["eps"], batch["eps"])
     assert not np.allclose(out.values["z"], values["z"])
-    assert out.energy[-1] < out.energy[0]
+    assert out.energy_trace[-1] < out.energy_trace[0]
 
 
 def test_the_batch_maker_draws_fresh_noise_for_every_batch():
@@ -87,7 +87,7 @@ def test_the_batch_maker_draws_fresh_noise_for_every_batch():
 def test_bp_and_pc_lower_the_vae_loss(algorithm):
     graph = _graph(hidden_variance=0.1)
     x = _data(64)
-    alg = pcn.ForwardEnergyBP() if algorithm == "bp" else pcn.IL(16, gamma=0.02)
+    alg = pcn.BP(loss="forward_energy") if algorithm == "bp" else pcn.IL(16, gamma=0.02)
     step = pcn.make_train_step(graph, alg, optax.adam(3e-3))
     state = step.init(graph)
     before = vae_loss(graph, x)
@@ -101,7 +101,7 @@ def test_bp_step_takes_the_gradient_of_the_forward_energy():
     graph = _graph()
     x = _data(8)
     batch = vae_batch(graph, seed=0)(x, x)
-    step = pcn.make_train_step(graph, pcn.ForwardEnergyBP(), optax.sgd(1.0))
+    step = pcn.make_train_step(graph, pcn.BP(loss="forward_energy"), optax.sgd(1.0))
     state, info = step(step.init(graph), batch)
     params, static = eqx.partition(graph, eqx.is_inexact_array)
     loss = jax.jit(lambda p: jnp.mean(forward_energy(eqx.combine(p, static), batch)))
@@ -119,8 +119,8 @@ def test_bp_step_takes_the_gradient_of_the_forward_energy():
 def test_bp_without_the_noise_node_names_it():
     graph = _graph()
     x = jnp.asarray(_data(4))
-    step = pcn.make_train_step(graph, pcn.ForwardEnergyBP(), optax.sgd(0.1))
-    with pytest.raises(ValueError, match=r"\['eps'\].*vae_batch"):
+    step = pcn.make_train_step(graph, pcn.BP(loss="forward_energy"), optax.sgd(0.1))
+    with pytest.raises(ValueError, match=r"\['eps'\] are not in the batch"):
         step(step.init(graph), {"x": x, "y": x})
 
 

@@ -1,4 +1,4 @@
-"""The fused relaxation (pcn.fusion) follows the direct SGD trajectory to rounding."""
+"""The fused relaxation (pcn._fusion) follows the direct SGD trajectory to rounding."""
 
 import equinox as eqx
 import jax
@@ -7,7 +7,7 @@ import optax
 import pytest
 
 import pcn
-from pcn.fusion import known_linear_output, plan_fusion
+from pcn._fusion import known_linear_output, plan_fusion
 
 
 def _perturbed_forward_values(graph, fixed, key):
@@ -28,11 +28,11 @@ def test_fused_inference_matches_direct_sgd_in_float64(activation):
         values = _perturbed_forward_values(graph, {"x": x, "y": y}, jax.random.key(3))
         clamp = {"x": True, "y": True}
         assert [f.name for f in plan_fusion(graph, frozenset(clamp), {})] == ["h1"]
-        fused = pcn.infer(graph, values, clamp=clamp, steps=40, gamma=0.2, fuse=True)
-        direct = pcn.infer(graph, values, clamp=clamp, steps=40, gamma=0.2, fuse=False)
+        fused = pcn.infer(graph, values, clamp=clamp, stop=40, gamma=0.2, fuse=True)
+        direct = pcn.infer(graph, values, clamp=clamp, stop=40, gamma=0.2, fuse=False)
         for name in values:
             assert jnp.max(jnp.abs(fused.values[name] - direct.values[name])) < 1e-12, name
-        assert jnp.max(jnp.abs(fused.energy - direct.energy)) < 1e-12
+        assert jnp.max(jnp.abs(fused.energy_trace - direct.energy_trace)) < 1e-12
 
 
 def test_fused_root_of_a_generative_graph_matches_direct_sgd():
@@ -42,8 +42,8 @@ def test_fused_root_of_a_generative_graph_matches_direct_sgd():
         x = jax.random.uniform(jax.random.key(1), (5, 9))
         values = _perturbed_forward_values(graph, {"x": x}, jax.random.key(2))
         assert [f.name for f in plan_fusion(graph, frozenset({"x"}), {})] == ["z"]
-        fused = pcn.infer(graph, values, clamp={"x": True}, steps=25, gamma=0.1, fuse=True)
-        direct = pcn.infer(graph, values, clamp={"x": True}, steps=25, gamma=0.1, fuse=False)
+        fused = pcn.infer(graph, values, clamp={"x": True}, stop=25, gamma=0.1, fuse=True)
+        direct = pcn.infer(graph, values, clamp={"x": True}, stop=25, gamma=0.1, fuse=False)
         for name in values:
             assert jnp.max(jnp.abs(fused.values[name] - direct.values[name])) < 1e-12, name
 
@@ -66,10 +66,10 @@ def test_fused_node_with_two_linear_children_uses_the_cross_gram_blocks():
         values = _perturbed_forward_values(graph, fixed, jax.random.key(5))
         clamp = dict.fromkeys(fixed, True)
         assert [f.edges for f in plan_fusion(graph, frozenset(clamp), {})] == [(1, 2)]
-        fused = pcn.infer(graph, values, clamp=clamp, steps=30, gamma=0.3, fuse=True)
-        direct = pcn.infer(graph, values, clamp=clamp, steps=30, gamma=0.3, fuse=False)
+        fused = pcn.infer(graph, values, clamp=clamp, stop=30, gamma=0.3, fuse=True)
+        direct = pcn.infer(graph, values, clamp=clamp, stop=30, gamma=0.3, fuse=False)
         assert jnp.max(jnp.abs(fused.values["h"] - direct.values["h"])) < 1e-12
-        assert jnp.max(jnp.abs(fused.energy - direct.energy)) < 1e-12
+        assert jnp.max(jnp.abs(fused.energy_trace - direct.energy_trace)) < 1e-12
 
 
 def test_fused_and_direct_training_steps_give_the_same_weights():

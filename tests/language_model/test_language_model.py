@@ -104,12 +104,12 @@ def test_relaxation_keeps_attention_off_future_positions(variant):
     batch = lm_batch(graph, seqs)
     values = pcn.forward_init(graph, {"tokens": batch["tokens"]})
     values["y"] = batch["y"]
-    relaxed = pcn.infer(graph, values, clamp={"tokens": True, "y": True}, steps=5, gamma=0.1)
+    relaxed = pcn.infer(graph, values, clamp={"tokens": True, "y": True}, stop=5, gamma=0.1)
     attention = graph.node("attention").energy.present(relaxed.values["attention"])
     future = ~np.tril(np.ones((SEQ, SEQ), bool))
     assert np.all(np.asarray(attention)[:, future] == 0.0)
     assert not np.allclose(relaxed.values["z"], values["z"])  # the errors did move the values
-    assert relaxed.energy[-1] < relaxed.energy[0]
+    assert relaxed.energy_trace[-1] < relaxed.energy_trace[0]
 
 
 @pytest.mark.parametrize("variant", ["bp", "pc_fkl"])

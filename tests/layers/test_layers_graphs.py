@@ -66,7 +66,7 @@ def test_a_small_cnn_graph_forward_initialises_to_the_plain_cnn_at_zero_energy()
 def test_a_small_cnn_graph_trains_with_inference_learning():
     graph = small_cnn(jax.random.key(0))
     labels = jax.nn.one_hot(jnp.arange(BATCH), 10)
-    step = pcn.make_train_step(graph, pcn.IL(steps=3, gamma=0.1), optax.sgd(0.05))
+    step = pcn.make_train_step(graph, pcn.IL(stop=3, gamma=0.1), optax.sgd(0.05))
     state = step.init(graph)
     losses = []
     for _ in range(3):

@@ -77,7 +77,7 @@ def test_in_a_pc_graph_the_mask_is_no_parameter_and_inference_learning_keeps_it(
     params = pcn.parameters(graph).edges[0].module
     assert params.mask is None and params.linear.weight is not None
 
-    step = pcn.make_train_step(graph, pcn.IL(steps=2, gamma=0.1), optax.adam(0.1))
+    step = pcn.make_train_step(graph, pcn.IL(stop=2, gamma=0.1), optax.adam(0.1))
     state = step.init(graph)
     for _ in range(3):
         state, _ = step(state, {"x": X, "y": T})

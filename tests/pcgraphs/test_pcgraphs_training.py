@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import pcn
 from pcn.pcgraphs import (
     assemblies,
     batch,
@@ -20,7 +21,7 @@ from pcn.pcgraphs import (
     with_lateral,
 )
 
-QUERY = {"tol": 1e-5, "max_steps": 2000, "gamma": 0.2}
+QUERY = {"stop": pcn.Tolerance(1e-5, 2000), "gamma": 0.2}
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,9 @@ Example (images `(batch, 64)`, labels `(batch,)` class indices):
     state = step.init(graph)
     state, info = step(state, batch(graph, images, labels))  # repeat over batches
     graph = step.graph(state)
-    classify(graph, test_images, tol=1e-5, max_steps=2000, gamma=0.1).output
-    generate(graph, jnp.arange(10), tol=1e-5, max_steps=2000).output
+    relax = dict(stop=pcn.Tolerance(tol=1e-5, max_steps=2000), gamma=0.1)
+    classify(graph, test_images, **relax).output
+    generate(graph, jnp.arange(10), **relax).output
 
 On sklearn's 8x8 digits (1400 train / 397 test, 10 epochs of batch 50) these settings
 classify 91% of the test digits by conditioning, and generate one digit of each class.
@@ -28,7 +29,6 @@ from .build import TopK as TopK
 from .build import pc_graph as pc_graph
 from .build import top_k as top_k
 from .build import weight_matrix as weight_matrix
-from .query import QueryResult as QueryResult
 from .query import condition as condition
 from .query import fix_neurons as fix_neurons
 from .query import initialise as initialise

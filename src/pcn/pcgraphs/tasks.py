@@ -6,7 +6,9 @@
   rest (conditioning), or only start from them (`by="initialisation"`, Eq. 5.6).
 - `denoise`: start the sensory neurons at the noisy image and relax all (Eq. 5.6).
 
-Every task returns the answer and the `QueryResult` (steps taken, energy, convergence).
+Every task returns the answer and the query's `pcn.Inference` (steps taken, energy,
+convergence). Keyword arguments of the query (`stop`, `gamma`, `value_optimizer`, ...)
+pass through to `condition` / `initialise`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from ..graph import PCGraph
-from .query import QueryResult, condition, initialise
+from ..inference import Inference
+from .query import condition, initialise
 from .topology import LABEL, SENSORY
 
 
@@ -26,7 +29,7 @@ class TaskResult(NamedTuple):
     """The answer of a task and the query that produced it."""
 
     output: jax.Array
-    query: QueryResult
+    query: Inference
 
 
 def one_hot(labels: jax.Array, n_labels: int) -> jax.Array:
@@ -80,7 +83,7 @@ def classify(
     """
     _check_read(read)
     _n_labels(graph, label)
-    result = condition(graph, {}, {sensory: inputs}, **relax)
+    result = condition(graph, {sensory: inputs}, **relax)
     return TaskResult(read_label(graph, result.values, label=label, read=read), result)
 
 
@@ -110,7 +113,7 @@ def generate(
 ) -> TaskResult:
     """Sensory values `(batch, d)` generated with the one-hot label fixed."""
     target = one_hot(labels, _n_labels(graph, label))
-    result = condition(graph, {}, {label: target}, **relax)
+    result = condition(graph, {label: target}, **relax)
     return TaskResult(result.values[sensory], result)
 
 
@@ -133,17 +136,18 @@ def complete(
     """
     inputs = jnp.asarray(inputs)
     known = jnp.asarray(known, dtype=bool)
-    fixed: dict[str, Any] = {}
+    provided: dict[str, jax.Array] = {}
     if labels is not None:
-        fixed[label] = one_hot(labels, _n_labels(graph, label))
+        provided[label] = one_hot(labels, _n_labels(graph, label))
     if by == "condition":
-        fixed[sensory] = (inputs, known)
-        result = condition(graph, {}, fixed, **relax)
+        provided[sensory] = inputs
+        result = condition(graph, provided, clamp={sensory: known}, **relax)
     elif by == "initialisation":
-        if fixed:
-            result = condition(graph, {sensory: jnp.where(known, inputs, 0.0)}, fixed, **relax)
+        start = {sensory: jnp.where(known, inputs, 0.0)}
+        if provided:
+            result = condition(graph, provided, start=start, **relax)
         else:
-            result = initialise(graph, {sensory: jnp.where(known, inputs, 0.0)}, **relax)
+            result = initialise(graph, start, **relax)
     else:
         raise ValueError(f"`by` must be 'condition' or 'initialisation', got {by!r}.")
     return TaskResult(result.values[sensory], result)

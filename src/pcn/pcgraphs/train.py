@@ -11,7 +11,7 @@ import optax
 
 from ..algorithms import IL, TrainStep, make_train_step
 from ..graph import PCGraph
-from ..init import Initialiser, zeros_init
+from ..init import AbstractInitialiser, zeros_init
 from .tasks import one_hot
 from .topology import LABEL, SENSORY
 
@@ -23,7 +23,7 @@ def trainer(
     gamma: float = 0.5,
     learning_rate: float | optax.Schedule = 1e-3,
     weight_decay: float = 0.0,
-    init: Initialiser = zeros_init,
+    init: AbstractInitialiser = zeros_init,
 ) -> TrainStep:
     """A compiled training step: `IL(steps, gamma, init=init)` with
     `optax.adamw(learning_rate, weight_decay=weight_decay)` on the weights (the rate may

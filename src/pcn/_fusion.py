@@ -17,8 +17,11 @@ value follow exactly from the same quantities (see `relax_fused`). In exact arit
 this is the same trajectory as `inference.relax`; in floating point it agrees to
 rounding (tested in float64). Roots (no prediction, no energy) are the case a = 1.
 
-Used automatically by `IL` (and `infer`) when the value optimiser is plain SGD given by
-`gamma` and the product pairs are cheaper than the forward/backward products.
+Private to the relaxation engine (`pcn._engine`), which picks it when the value optimiser
+is plain `pcn.SGD` (no momentum), the stop is a fixed number of steps, and the product
+pairs are cheaper than the forward/backward products. The engine's result then carries the
+tracked edge outputs, so the weight update at the relaxed values need not recompute them
+(`known_linear_output`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,15 @@ from .energies import Gaussian
 from .graph import PCGraph, Values
 
 
+class FusedRelaxation(NamedTuple):
+    """Final values, the energy trace (T,) (or None), and the outputs W v (no bias) of the
+    fused nodes' linear out-edges at the final values, by edge index."""
+
+    values: Values
+    trace: jax.Array | None
+    edge_outputs: dict[int, jax.Array]
+
+
 class FusedNode(NamedTuple):
     """A node relaxed in fused form: its name, precision (0 for a root), out-edges."""
 
@@ -44,18 +56,18 @@ class FusedNode(NamedTuple):
 
 
 def plan_fusion(
-    graph: PCGraph, fixed: frozenset[str], masks: Mapping[str, jax.Array]
+    graph: PCGraph, clamped: frozenset[str], masks: Mapping[str, jax.Array]
 ) -> tuple[FusedNode, ...]:
     """The free nodes that can be relaxed in fused form, and only where it is cheaper."""
     plan = []
     for node in graph.nodes:
         name = node.name
-        if name in fixed or name in masks or len(node.shape) != 1:
+        if name in clamped or name in masks or len(node.shape) != 1:
             continue
         incoming = graph.incoming(name)
-        if incoming and not all(set(e.parents) <= fixed for e in incoming):
+        if incoming and not all(set(e.parents) <= clamped for e in incoming):
             continue  # the prediction moves during relaxation
-        if type(node.energy) is not Gaussian:
+        if not isinstance(node.energy, Gaussian):
             continue  # the fused form needs the value itself, linearly, on the out-edges
         outgoing = [i for i, e in enumerate(graph.edges) if name in e.parents]
         linear = all(
@@ -86,30 +98,28 @@ def relax_fused(
     graph: PCGraph,
     values: Mapping[str, jax.Array],
     *,
-    fixed: frozenset[str],
+    clamped: frozenset[str],
     masks: Mapping[str, jax.Array],
     steps: int,
     gamma: float,
     plan: tuple[FusedNode, ...],
     record: bool = True,
     at_prediction: bool = False,
-):
-    """`inference.relax` with plain SGD (step `gamma`) and the nodes in `plan` fused;
-    without `record`, no energy trace (nor the fused nodes' squared errors) is computed.
-    `at_prediction` promises that every fused node starts at its prediction (forward
+) -> FusedRelaxation:
+    """The engine's fixed-step relaxation with plain SGD (step `gamma`), the nodes in
+    `plan` fused; without `record`, no energy trace (nor the fused nodes' squared errors)
+    is computed. `at_prediction` promises that every fused node starts at its prediction (forward
     initialisation), so its initial error is zero and its products are skipped."""
-    from .inference import Relaxation, no_trace
-
-    hoisted = graph.hoist(values, fixed)
+    hoisted = graph._hoist(values, clamped)
     fused = frozenset(f.name for f in plan)
-    frozen = {n: v for n, v in values.items() if n in fixed}
-    free = {n: v for n, v in values.items() if n not in fixed and n not in fused}
+    frozen = {n: v for n, v in values.items() if n in clamped}
+    free = {n: v for n, v in values.items() if n not in clamped and n not in fused}
     batch = next(iter(values.values())).shape[0]
 
     weights, const, const_b, gram, start, err0, mu_of = {}, {}, {}, {}, {}, {}, {}
     for f in plan:
         v0 = values[f.name]
-        mu = graph.predict(values, f.name, hoisted=hoisted, fixed=fixed) if f.precision else v0
+        mu = graph._predict(values, f.name, hoisted=hoisted, clamped=clamped) if f.precision else v0
         # a root's error is its displacement from where it started: zero at the start
         zero_start = at_prediction or not f.precision
         mu_of[f.name] = mu
@@ -135,8 +145,8 @@ def relax_fused(
 
     def total_energy(free_values: Values, outputs: dict[int, jax.Array], states) -> jax.Array:
         full = {**frozen, **free_values}
-        energies = graph.node_energies(
-            full, hoisted=hoisted, fixed=fixed, overrides=outputs, exclude=fused
+        energies = graph._node_energies(
+            full, hoisted=hoisted, clamped=clamped, overrides=outputs, exclude=fused
         )
         own = sum(0.5 * f.precision * jnp.sum(states[f.name].sq_norm) for f in plan)
         return sum(jnp.sum(e) for e in energies.values()) + own
@@ -171,8 +181,6 @@ def relax_fused(
         return (new, new_states), (energy / batch if record else None)
 
     (free, states), trace = jax.lax.scan(step, (free, start), length=steps)
-    if not record:
-        trace = no_trace(values)
     out = {**frozen, **free}
     for f in plan:
         a = 1.0 - gamma * f.precision
@@ -181,7 +189,7 @@ def relax_fused(
             err = err + a**steps * err0[f.name]
         out[f.name] = mu_of[f.name] + err
     edge_outputs = {i: const[i] + states[f.name].q[i] for f in plan for i in f.edges}
-    return Relaxation(out, trace, edge_outputs)
+    return FusedRelaxation(out, trace if record else None, edge_outputs)
 
 
 @jax.custom_vjp

@@ -1,0 +1,57 @@
+"""Stopping loudly when an energy becomes nan or inf, naming the node.
+
+Inside compiled code the check is `eqx.branched_error_if` with one message per node,
+built from `NON_FINITE_MESSAGE`; JAX wraps the message in a long callback traceback, and
+`non_finite_errors` turns it back into a plain `NonFiniteEnergyError` by looking for the
+same message, formatted with each of the graph's node names (one shared constant, no
+parsing of the text).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TypeVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+T = TypeVar("T")
+
+NON_FINITE_MESSAGE = (
+    "The energy of node {name!r} became non-finite (nan or inf) during relaxation. The "
+    "value step is too large for this graph: lower `gamma` (or the value optimiser's "
+    "learning rate; queries on a fully connected graph want a smaller one than training "
+    "used), or lower the weight learning rate."
+)
+
+
+class NonFiniteEnergyError(FloatingPointError):
+    """An energy became nan or inf during relaxation (the message names the node)."""
+
+
+def raise_if_not_finite(node_energy: Mapping[str, jax.Array], target: T) -> T:
+    """`target`, or (at run time, inside jit too) an error naming the first node whose
+    energy is nan or inf."""
+    names = list(node_energy)
+    if not names:
+        return target
+    finite = jnp.stack([jnp.all(jnp.isfinite(node_energy[n])) for n in names])
+    messages = [NON_FINITE_MESSAGE.format(name=n) for n in names]
+    return eqx.branched_error_if(target, ~jnp.all(finite), jnp.argmin(finite), messages)
+
+
+@contextlib.contextmanager
+def non_finite_errors(names: Iterable[str]) -> Iterator[None]:
+    """Re-raise the run-time error of `raise_if_not_finite` for one of the nodes `names`
+    as a plain `NonFiniteEnergyError` with its message."""
+    try:
+        yield
+    except Exception as err:
+        text = str(err)
+        for name in names:
+            message = NON_FINITE_MESSAGE.format(name=name)
+            if message in text:
+                raise NonFiniteEnergyError(message) from None
+        raise
