@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .experiments import run_experiment
+    from . import run_experiment
 
     results = run_experiment(
         "digits-mlp", out=args.out, quick=args.quick, seed=args.seed, progress=not args.no_progress
@@ -24,7 +24,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from .experiments.registry import load_all
+    from .registry import load_all
 
     for name, exp in sorted(load_all().items()):
         print(f"{name:<28}{exp.summary}")
@@ -32,7 +32,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .experiments import run_experiment
+    from . import run_experiment
 
     out = args.out or f"runs/{args.name}"
     results = run_experiment(

@@ -13,12 +13,13 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from .. import data as pcn_data
-from .._validation import check_at_least, check_positive
-from ..algorithms import BP, IL, Algorithm, make_train_step
-from ..checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
-from ..graph import PCGraph
-from ..training import accuracy, supervised_batch, train_epoch
+from pcn import data as pcn_data
+from pcn._validation import check_at_least, check_positive
+from pcn.algorithms import BP, IL, Algorithm, make_train_step
+from pcn.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
+from pcn.graph import PCGraph
+from pcn.training import accuracy, supervised_batch, train_epoch
+
 from .registry import RunContext
 
 

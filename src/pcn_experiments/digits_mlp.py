@@ -7,7 +7,8 @@ import dataclasses
 
 import jax
 
-from ..models import mlp
+from pcn.models import mlp
+
 from .common import SupervisedConfig, accuracy_figure, compare_bp_pc, energy_figure, load_subset
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment

@@ -16,9 +16,10 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..algorithms import BP, IL
-from ..models import generative_mlp, mlp
-from ..training import predict, reconstruct
+from pcn.algorithms import BP, IL
+from pcn.models import generative_mlp, mlp
+from pcn.training import predict, reconstruct
+
 from .common import TrainingRun, check_settings, load_subset, train_runs
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment

@@ -9,9 +9,10 @@ import dataclasses
 import equinox as eqx
 import jax
 
-from ..algorithms import IL
-from ..energies import Gaussian
-from ..models import mlp
+from pcn.algorithms import IL
+from pcn.energies import Gaussian
+from pcn.models import mlp
+
 from .common import (
     SupervisedConfig,
     accuracy_figure,

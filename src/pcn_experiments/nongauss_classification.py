@@ -22,13 +22,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optax
 
-from .._validation import check_at_least, check_positive
-from ..algorithms import BP, IL
-from ..energies import Categorical, Gaussian, SoftmaxCategorical
-from ..graph import Edge, Node, PCGraph
-from ..layers import Linear
-from ..memory import step_memory
-from ..training import accuracy, supervised_batch
+from pcn._validation import check_at_least, check_positive
+from pcn.algorithms import BP, IL
+from pcn.energies import Categorical, Gaussian, SoftmaxCategorical
+from pcn.graph import Edge, Node, PCGraph
+from pcn.layers import Linear
+from pcn.memory import step_memory
+from pcn.training import accuracy, supervised_batch
+
 from .common import TrainingRun, check_settings, load_subset, train_runs
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment

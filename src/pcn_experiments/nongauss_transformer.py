@@ -24,13 +24,13 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from .. import data as pcn_data
-from .._validation import check_at_least, check_positive
-from ..algorithms import BP, IL, Algorithm, StepInfo, make_train_step
-from ..alignment import update_alignment
-from ..data.text import EOL_ID
-from ..graph import PCGraph
-from ..language_model import (
+from pcn import data as pcn_data
+from pcn._validation import check_at_least, check_positive
+from pcn.algorithms import BP, IL, Algorithm, StepInfo, make_train_step
+from pcn.alignment import update_alignment
+from pcn.data.text import EOL_ID
+from pcn.graph import PCGraph
+from pcn.language_model import (
     VARIANTS,
     check_vocabulary,
     language_model,
@@ -38,7 +38,8 @@ from ..language_model import (
     next_token_log_probs,
     perplexity,
 )
-from ..memory import step_memory
+from pcn.memory import step_memory
+
 from .common import check_settings
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment

@@ -22,11 +22,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optax
 
-from ..algorithms import IL, Algorithm
-from ..alignment import update_alignment
-from ..graph import PCGraph
-from ..memory import step_memory
-from ..vae import LATENT, ForwardEnergyBP, decode, encode, vae_batch, vae_loss, vae_mlp
+from pcn.algorithms import IL, Algorithm
+from pcn.alignment import update_alignment
+from pcn.graph import PCGraph
+from pcn.memory import step_memory
+from pcn.vae import LATENT, ForwardEnergyBP, decode, encode, vae_batch, vae_loss, vae_mlp
+
 from .common import TrainingRun, check_settings, load_subset, train_runs
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment

@@ -26,9 +26,9 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from .. import data as pcn_data
-from ..baselines import almeida_pineda, boltzmann, hopfield
-from ..pcgraphs import (
+from pcn import data as pcn_data
+from pcn.baselines import almeida_pineda, boltzmann, hopfield
+from pcn.pcgraphs import (
     QueryResult,
     batch,
     classify,
@@ -40,6 +40,7 @@ from ..pcgraphs import (
     read_label,
     trainer,
 )
+
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment

@@ -28,9 +28,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import pcgraphs as pg
-from ..graph import PCGraph
-from ..training import train_epoch
+from pcn import pcgraphs as pg
+from pcn.graph import PCGraph
+from pcn.training import train_epoch
+
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .pcgraph_topologies import stable_gamma

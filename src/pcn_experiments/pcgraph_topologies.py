@@ -27,15 +27,16 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from .. import pcgraphs as pg
-from ..algorithms import BP, TrainStep, make_train_step
-from ..baselines import autoencoder as ae
-from ..baselines import rbm as rbm_lib
-from ..data import Dataset
-from ..energies import Gaussian
-from ..graph import PCGraph
-from ..init import forward_init
-from ..training import train_epoch
+from pcn import pcgraphs as pg
+from pcn.algorithms import BP, TrainStep, make_train_step
+from pcn.baselines import autoencoder as ae
+from pcn.baselines import rbm as rbm_lib
+from pcn.data import Dataset
+from pcn.energies import Gaussian
+from pcn.graph import PCGraph
+from pcn.init import forward_init
+from pcn.training import train_epoch
+
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._validation import check_choice
+from pcn._validation import check_choice
+
 from .output import to_jsonable, write_json, write_text
 
 
@@ -78,8 +79,8 @@ class Experiment:
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
-# modules of this package that hold no experiment
-_SUPPORT_MODULES = frozenset({"common", "output", "registry"})
+# modules and subpackages of this package that hold no experiment
+_SUPPORT_MODULES = frozenset({"bench", "cli", "common", "output", "registry"})
 
 
 def experiment(name: str, summary: str) -> Callable[[Callable], Callable]:

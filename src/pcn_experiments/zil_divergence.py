@@ -19,13 +19,14 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..algorithms import bp_loss
-from ..architectures import cnn, resnet, rnn, rnn_batch, transformer
-from ..data import one_hot
-from ..graph import PCGraph
-from ..levels import is_levelled, level_graph
-from ..models import mlp
-from ..zero_divergence import zil_gradients
+from pcn.algorithms import bp_loss
+from pcn.architectures import cnn, resnet, rnn, rnn_batch, transformer
+from pcn.data import one_hot
+from pcn.graph import PCGraph
+from pcn.levels import is_levelled, level_graph
+from pcn.models import mlp
+from pcn.zero_divergence import zil_gradients
+
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment

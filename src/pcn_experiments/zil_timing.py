@@ -15,12 +15,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optax
 
-from .. import zil as traced_zil
-from ..algorithms import BP, IL, make_train_step
-from ..bench.timing import interleaved_medians
-from ..init import forward_init
-from ..levels import level_graph
-from ..zero_divergence import ZIL
+from pcn import zil as traced_zil
+from pcn.algorithms import BP, IL, make_train_step
+from pcn.init import forward_init
+from pcn.levels import level_graph
+from pcn.zero_divergence import ZIL
+
+from .bench.timing import interleaved_medians
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment

@@ -11,10 +11,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optax
 
-from ..algorithms import BP, make_train_step
-from ..data import batches, one_hot
-from ..models import mlp
-from ..zero_divergence import ZIL
+from pcn.algorithms import BP, make_train_step
+from pcn.data import batches, one_hot
+from pcn.models import mlp
+from pcn.zero_divergence import ZIL
+
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment

@@ -10,9 +10,9 @@ import pytest
 
 from pcn import IL, mlp
 from pcn.data import Dataset
-from pcn.experiments.common import TrainingRun, train_runs
-from pcn.experiments.registry import RunContext
 from pcn.training import supervised_batch
+from pcn_experiments.common import TrainingRun, train_runs
+from pcn_experiments.registry import RunContext
 
 
 def _tiny_dataset() -> Dataset:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pcn.experiments import run_experiment
-from pcn.experiments.registry import load_all
+from pcn_experiments import run_experiment
+from pcn_experiments.registry import load_all
 
 
 def test_every_registered_experiment_is_covered_by_a_quick_test():
@@ -13,7 +13,7 @@ def test_every_registered_experiment_is_covered_by_a_quick_test():
     assert {"digits-mlp", "fashion-mnist-mlp", "zil-training"} <= names
     tests = "".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
     untested = sorted(n for n in names if f'run_experiment("{n}"' not in tests)
-    assert not untested, f"experiments without a quick test in tests/experiments: {untested}"
+    assert not untested, f"experiments without a quick test in tests/pcn_experiments: {untested}"
 
 
 def test_digits_quick_run_writes_results_report_and_figures(tmp_path, check_outputs):

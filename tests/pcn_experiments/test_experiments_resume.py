@@ -3,7 +3,7 @@
 import json
 import shutil
 
-from pcn.experiments import run_experiment
+from pcn_experiments import run_experiment
 
 
 def test_resumed_digits_run_matches_the_uninterrupted_run(tmp_path):

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from pcn.experiments import fashion_mnist_generative, fashion_mnist_mlp
+from pcn_experiments import fashion_mnist_generative, fashion_mnist_mlp
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,7 @@ def test_generative_config_names_the_bad_setting():
 
 
 def test_set_overrides_change_the_config_and_are_recorded(tmp_path):
-    from pcn.experiments import run_experiment
+    from pcn_experiments import run_experiment
 
     results = run_experiment(
         "digits-mlp",
@@ -44,7 +44,7 @@ def test_set_overrides_change_the_config_and_are_recorded(tmp_path):
 
 
 def test_set_rejects_unknown_settings_and_unreadable_values(tmp_path):
-    from pcn.experiments import run_experiment
+    from pcn_experiments import run_experiment
 
     with pytest.raises(ValueError, match=r"Unknown setting 'nope'.*'learning_rate'"):
         run_experiment("digits-mlp", out=tmp_path, quick=True, overrides={"nope": "1"})

@@ -10,9 +10,9 @@ import optax
 import pytest
 
 from pcn import BP
-from pcn.experiments import run_experiment
-from pcn.experiments.nongauss_transformer import RepeatedBP
 from pcn.language_model import language_model, lm_batch
+from pcn_experiments import run_experiment
+from pcn_experiments.nongauss_transformer import RepeatedBP
 
 
 @pytest.mark.usefixtures("tiny_shakespeare_available")

@@ -1,7 +1,7 @@
 """Quick run of `nongauss-vae`: BP and PC_FKL VAEs learn, are scored by the same loss,
 and the report shows the loss curves, reconstructions, samples and interpolation."""
 
-from pcn.experiments import run_experiment
+from pcn_experiments import run_experiment
 
 
 def test_nongauss_vae_quick(tmp_path, check_outputs, fashion_mnist_available):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pcn.experiments import run_experiment
-from pcn.experiments.pcgraph_fully_connected import FULL, MODELS, PANELS
+from pcn_experiments import run_experiment
+from pcn_experiments.pcgraph_fully_connected import FULL, MODELS, PANELS
 
 
 @pytest.mark.usefixtures("fashion_mnist_available")

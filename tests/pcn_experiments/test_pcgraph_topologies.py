@@ -2,7 +2,7 @@
 
 import pytest
 
-from pcn.experiments import run_experiment
+from pcn_experiments import run_experiment
 
 
 @pytest.mark.usefixtures("fashion_mnist_available")

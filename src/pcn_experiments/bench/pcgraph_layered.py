@@ -14,11 +14,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .. import data as pcn_data
-from ..algorithms import IL, make_train_step
-from ..models import mlp
-from ..pcgraphs import pc_graph
-from ..pcgraphs.topology import feedforward
+from pcn import data as pcn_data
+from pcn.algorithms import IL, make_train_step
+from pcn.models import mlp
+from pcn.pcgraphs import pc_graph
+from pcn.pcgraphs.topology import feedforward
+
 from .timing import interleaved_medians
 
 SIZES = (784, 128, 128)

@@ -22,9 +22,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .. import data as pcn_data
-from ..algorithms import BP, IL, make_train_step
-from ..models import mlp
+from pcn import data as pcn_data
+from pcn.algorithms import BP, IL, make_train_step
+from pcn.models import mlp
+
 from . import handwritten
 from .timing import interleaved_medians
 

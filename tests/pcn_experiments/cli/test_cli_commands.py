@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pcn.cli import main
+from pcn_experiments.cli import main
 
 
 def test_list_names_every_experiment(capsys):
