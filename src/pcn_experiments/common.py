@@ -128,7 +128,6 @@ def train_runs(
                 ds.y_train,
                 batch_size=batch_size,
                 seed=ctx.seed * 1000 + epoch,
-                progress=False,
             )
             c[metric].append(evaluate(label, step.graph(state)))
             bar.set_postfix({metric: f"{c[metric][-1]:.4g}", "loss": f"{stats.loss:.3g}"})

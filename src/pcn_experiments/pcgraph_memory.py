@@ -99,7 +99,7 @@ def _train(graph: PCGraph, x: np.ndarray, cfg: MemoryConfig, seed: int, desc) ->
     for epoch in tqdm(range(cfg.epochs), desc=desc, disable=desc is None):
         state, _ = train_epoch(
             step, state, lambda xb, _: pg.batch(graph, jnp.asarray(xb)), x, labels,
-            batch_size=min(cfg.batch_size, len(x)), seed=seed * 100000 + epoch, progress=False,
+            batch_size=min(cfg.batch_size, len(x)), seed=seed * 100000 + epoch,
         )  # fmt: skip
     return step.graph(state)
 

@@ -260,7 +260,7 @@ def _train(
     for epoch in tqdm(range(epochs), desc=desc, disable=desc is None):
         state, stats = train_epoch(
             step, state, make_batch, ds.x_train, ds.y_train,
-            batch_size=batch_size, seed=seed * 1000 + epoch, progress=False,
+            batch_size=batch_size, seed=seed * 1000 + epoch,
         )  # fmt: skip
         curve["train_loss"].append(stats.loss)
         curve["epoch_seconds"].append(stats.seconds)

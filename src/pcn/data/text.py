@@ -23,12 +23,16 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sentencepiece as spm
 
+from .._optional import optional_import
 from .._validation import check_at_least
 from .registry import find_text_corpus
+
+if TYPE_CHECKING:  # sentencepiece is imported where it is used: `import pcn` needs none
+    import sentencepiece as spm
 
 __all__ = [
     "EOL_ID",
@@ -153,6 +157,8 @@ def train_tokenizer(
     path = folder / f"{name}-bpe{vocab_size}-{digest}.model"
     if path.is_file():
         return path
+    spm = optional_import("sentencepiece", "Training the text tokenizer")  # lazy: see above
+
     model = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
@@ -234,6 +240,8 @@ def load_text(
     path = train_tokenizer(
         corpus.train, vocab_size=vocab_size, name=corpus.name, cache=tokenizer_dir
     )
+    spm = optional_import("sentencepiece", "Loading the text tokenizer")  # lazy: see above
+
     tokenizer = spm.SentencePieceProcessor(model_file=str(path))
     splits = {}
     for split in ("train", "dev", "test"):
