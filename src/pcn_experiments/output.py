@@ -1,12 +1,11 @@
-"""Atomic experiment output: every file is written to a temporary name and renamed into
-place, so a crash never leaves a half-written `results.json`, report or figure."""
+"""Atomic experiment output: every file goes through `pcn.files.atomic_write` (temporary
+name, fsync, rename; readable by others as the umask allows), so a crash never leaves a
+half-written `results.json`, report or figure."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder and `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from pcn.files import atomic_write  # noqa: E402
 
 
 def to_jsonable(value: Any) -> Any:
@@ -47,25 +33,18 @@ def to_jsonable(value: Any) -> Any:
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomically write `data` (numpy values allowed) as indented JSON."""
     text = json.dumps(to_jsonable(data), indent=2, sort_keys=False)
-    atomic_write_bytes(path, (text + "\n").encode())
+    atomic_write(path, (text + "\n").encode())
 
 
 def write_text(path: Path, text: str) -> None:
     """Atomically write a text file."""
-    atomic_write_bytes(path, text.encode())
+    atomic_write(path, text.encode())
 
 
 def save_figure(fig: plt.Figure, path: Path) -> None:
     """Atomically save a matplotlib figure as PNG and close it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write(path, lambda f: fig.savefig(f, dpi=110, bbox_inches="tight", format="png"))
     finally:
         plt.close(fig)
 
