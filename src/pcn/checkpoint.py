@@ -17,9 +17,9 @@ File layout (all integers little-endian)::
     SHA-256                    32 bytes, of everything before it
 
 The checksum makes a truncated or damaged file fail loudly instead of loading garbage.
-Writing goes to a temporary file in the target's folder, which is flushed, fsynced and
-then renamed over the target with `os.replace`, so a crash at any point leaves either the
-old checkpoint or the new one, never a half-written file.
+Writing goes through `pcn.files.atomic_write` (a temporary file in the target's folder,
+flushed, fsynced, given the umask's mode and renamed over the target), so a crash at any
+point leaves either the old checkpoint or the new one, never a half-written file.
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ import json
 import os
 import re
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .files import atomic_write
 
 __all__ = [
     "CHECKPOINT_SUFFIX",
@@ -145,17 +146,6 @@ def _write_payload(f: BinaryIO, arrays: list[np.ndarray], digest: Any) -> None:
             f.write(chunk)
 
 
-def _file_mode(path: Path) -> int:
-    """The permissions for the new file: the old checkpoint's, else 0o666 minus the umask
-    (`mkstemp` creates 0o600 files, which other users of a shared run could not read)."""
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def save_checkpoint(path: str | os.PathLike, tree: Any, *, metadata: dict | None = None) -> Path:
     """Atomically write the array leaves of `tree` and the JSON dict `metadata` to `path`.
 
@@ -204,39 +194,13 @@ def save_checkpoint(path: str | os.PathLike, tree: Any, *, metadata: dict | None
     ).encode()
     head = _MAGIC + _PREFIX.pack(FORMAT_VERSION, len(header)) + header
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = _file_mode(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            digest = hashlib.sha256(head)
-            f.write(head)
-            _write_payload(f, arrays, digest)
-            f.write(digest.digest())
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-    return path
+    def write(f: BinaryIO) -> None:
+        digest = hashlib.sha256(head)
+        f.write(head)
+        _write_payload(f, arrays, digest)
+        f.write(digest.digest())
 
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable too (best effort: not every platform can open folders)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return atomic_write(path, write)
 
 
 # ----------------------------------------------------------------------------- loading

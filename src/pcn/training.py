@@ -7,14 +7,13 @@ The step itself is compiled (`make_train_step`); this module only feeds it batch
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 from .algorithms import TrainState, TrainStep
 from .data import batches, one_hot
@@ -46,15 +45,24 @@ def train_epoch(
     *,
     batch_size: int,
     seed: int,
-    desc: str = "train",
-    progress: bool = True,
+    progress: Callable[[list], Iterable] | None = None,
 ) -> tuple[TrainState, EpochStats]:
-    """One shuffled epoch of `step`; `make_batch(xb, yb)` maps data to node values."""
+    """One shuffled epoch of `step`; `make_batch(xb, yb)` maps data to node values.
+
+    `progress`, if given, wraps the list of batches for display, e.g.
+    `functools.partial(tqdm.auto.tqdm, leave=False)`: the library draws no progress bar
+    itself, so that it needs no progress-bar package.
+    """
+    if progress is not None and not callable(progress):
+        raise TypeError(
+            f"`progress` must be None or a callable wrapping the list of batches (e.g. "
+            f"functools.partial(tqdm.auto.tqdm, leave=False)), got {progress!r}."
+        )
     losses, traces = [], []
     start = time.perf_counter()
     pieces = list(batches(x, y, batch_size, key_or_seed=seed))
     first = 0.0
-    for i, (xb, yb) in enumerate(tqdm(pieces, desc=desc, leave=False, disable=not progress)):
+    for i, (xb, yb) in enumerate(pieces if progress is None else progress(pieces)):
         state, info = step(state, make_batch(xb, yb))
         losses.append(info.loss)
         traces.append(info.energy_trace)

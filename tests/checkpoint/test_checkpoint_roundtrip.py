@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import stat
 import struct
 
 import equinox as eqx
@@ -339,3 +340,15 @@ def test_resuming_from_a_checkpoint_continues_the_run_bit_for_bit(tmp_path):
     _assert_bitwise_equal(state, uninterrupted)
     assert isinstance(state, pcn.TrainState)
     _assert_bitwise_equal(step.graph(state), step.graph(uninterrupted))
+
+
+def test_a_checkpoint_is_mode_0644_under_umask_022(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "a.ckpt", _tree())
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        os.umask(0o077)  # the mode follows the umask of each write
+        save_checkpoint(path, _tree())
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

@@ -263,3 +263,25 @@ def test_a_step_that_records_no_energy_trace_trains_exactly_the_same(fuse):
     np.testing.assert_allclose(info_recorded.loss, info_unrecorded.loss, rtol=1e-6)
     for a, b in zip(jax.tree.leaves(recorded), jax.tree.leaves(unrecorded), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_train_epoch_shows_progress_only_through_the_callers_wrapper():
+    graph = pcn.mlp(SIZES, key=jax.random.key(0))
+    step = pcn.make_train_step(graph, pcn.BP(), optax.sgd(0.1))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, SIZES[0])).astype(np.float32)
+    y = rng.normal(size=(12, SIZES[-1])).astype(np.float32)
+    make = lambda xb, yb: {"x": jnp.asarray(xb), "y": jnp.asarray(yb)}
+    seen = []
+
+    def wrapper(pieces):
+        seen.append(len(pieces))
+        return iter(pieces)
+
+    _, plain = pcn.train_epoch(step, step.init(graph), make, x, y, batch_size=4, seed=0)
+    _, shown = pcn.train_epoch(
+        step, step.init(graph), make, x, y, batch_size=4, seed=0, progress=wrapper
+    )
+    assert seen == [3] and shown.loss == plain.loss and shown.steps == plain.steps == 3
+    with pytest.raises(TypeError, match="progress"):
+        pcn.train_epoch(step, step.init(graph), make, x, y, batch_size=4, seed=0, progress=True)

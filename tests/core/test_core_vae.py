@@ -93,7 +93,7 @@ def test_bp_and_pc_lower_the_vae_loss(algorithm):
     before = vae_loss(graph, x)
     make = vae_batch(graph, seed=0)
     for _ in range(5):
-        state, _ = pcn.train_epoch(step, state, make, x, x, batch_size=16, seed=0, progress=False)
+        state, _ = pcn.train_epoch(step, state, make, x, x, batch_size=16, seed=0)
     assert vae_loss(step.graph(state), x) < 0.9 * before
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import pcn.data.text as text_module
 from pcn.data import DatasetNotFoundError, load, load_text, read_text_corpus
 from pcn.data.text import EOL_ID, cut_sequences, encode_lines
 
@@ -70,7 +69,8 @@ def test_the_tokenizer_is_trained_once_and_cached_atomically(
     def no_training(*args, **kwargs):
         raise AssertionError("the tokenizer was trained again")
 
-    monkeypatch.setattr(text_module.spm.SentencePieceTrainer, "train", no_training)
+    sentencepiece = pytest.importorskip("sentencepiece")  # the `experiments` extra
+    monkeypatch.setattr(sentencepiece.SentencePieceTrainer, "train", no_training)
     again = load_text("tiny-shakespeare", vocab_size=40, seq_len=4, data_dir=tmp_path)
     assert again.tokenizer_path == first.tokenizer_path
     np.testing.assert_array_equal(again.train, first.train)

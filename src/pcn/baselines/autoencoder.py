@@ -72,7 +72,6 @@ def train(
             np.zeros(len(x), dtype=np.int64),
             batch_size=batch_size,
             seed=seed * 1000 + epoch,
-            progress=False,
         )
         losses.append(stats.loss)
     return step.graph(state), losses

@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from .._optional import optional_import
+
 __all__ = [
     "BATCHES_DIR",
     "TARBALL",
@@ -163,8 +165,10 @@ def find_cifar10_png(directory: Path) -> Path | None:
 
 
 def _read_png_rgb(path: Path) -> np.ndarray:
-    """Decode a PNG to uint8 (H, W, 3) via matplotlib (a declared dependency)."""
-    import matplotlib.image as mpimg  # imported lazily: only this loader needs it
+    """Decode a PNG to uint8 (H, W, 3) via matplotlib (of the `experiments` extra)."""
+    mpimg = optional_import(
+        "matplotlib.image", "Reading CIFAR-10 from PNG files", package="matplotlib"
+    )
 
     image = np.asarray(mpimg.imread(path))
     if image.dtype.kind == "f":  # matplotlib gives float32 in [0, 1] for PNG

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._optional import optional_import
+
 __all__ = ["DIGITS_SPLIT_SEED", "DIGITS_TEST_SIZE", "read_digits"]
 
 DIGITS_TEST_SIZE = 360  # of 1,797 images: 1,437 train / 360 test
@@ -16,10 +18,14 @@ DIGITS_SPLIT_SEED = 0
 
 def read_digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return (x_train, y_train, x_test, y_test): float32 pixels/16 in [0, 1], int64 labels."""
-    from sklearn.datasets import load_digits  # lazy: scikit-learn is slow to import
-    from sklearn.model_selection import train_test_split
+    # lazy: scikit-learn is slow to import and is not a library dependency
+    datasets = optional_import("sklearn.datasets", "The digits dataset", package="scikit-learn")
+    model_selection = optional_import(
+        "sklearn.model_selection", "The digits dataset", package="scikit-learn"
+    )
+    train_test_split = model_selection.train_test_split
 
-    bunch = load_digits()
+    bunch = datasets.load_digits()
     x = (bunch.data / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int64)
     x_train, x_test, y_train, y_test = train_test_split(

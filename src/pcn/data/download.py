@@ -1,17 +1,20 @@
 """Checksummed file download into a directory, atomically.
 
-Bytes are streamed into a temporary file next to the target and renamed into place only
-after their md5 matches the published value, so an interrupted or corrupted download
-never leaves a file that a later lookup would mistake for good data.
+Bytes are streamed by `pcn.files.atomic_write` into a temporary file next to the target,
+which is renamed into place only after their md5 matches the published value, so an
+interrupted or corrupted download never leaves a file that a later lookup would mistake
+for good data.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
+from typing import BinaryIO
 from urllib.request import urlopen
+
+from ..files import atomic_write
 
 __all__ = ["DEFAULT_TIMEOUT_S", "ChecksumError", "download_file", "md5_of"]
 
@@ -46,22 +49,18 @@ def download_file(
     the file and both md5s. In every failure case the temporary file is removed.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
+
+    def write(out: BinaryIO) -> None:
         digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, urlopen(url, timeout=timeout) as response:
+        with urlopen(url, timeout=timeout) as response:
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)
         actual = digest.hexdigest()
-        if actual != md5.lower():
+        if actual != md5.lower():  # raising here discards the temporary file
             raise ChecksumError(
                 f"checksum mismatch for {target.name} downloaded from {url}: "
                 f"expected md5 {md5.lower()}, got {actual}; the download was discarded"
             )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+
+    return atomic_write(target, write)

@@ -19,16 +19,20 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sentencepiece as spm
 
+from .._optional import optional_import
 from .._validation import check_at_least
+from ..files import atomic_write
 from .registry import find_text_corpus
+
+if TYPE_CHECKING:  # sentencepiece is imported where it is used: `import pcn` needs none
+    import sentencepiece as spm
 
 __all__ = [
     "EOL_ID",
@@ -153,6 +157,8 @@ def train_tokenizer(
     path = folder / f"{name}-bpe{vocab_size}-{digest}.model"
     if path.is_file():
         return path
+    spm = optional_import("sentencepiece", "Training the text tokenizer")  # lazy: see above
+
     model = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
@@ -176,22 +182,8 @@ def train_tokenizer(
             "Choose a smaller `vocab_size` for a small corpus (or a larger one than the "
             "number of distinct characters plus 2)."
         ) from None
-    _atomic_write(path, model.getvalue())
+    atomic_write(path, model.getvalue())  # a crash never leaves a half-written model
     return path
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and `os.replace`: a crash never
-    leaves a half-written model that a later run would load."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def encode_lines(tokenizer: spm.SentencePieceProcessor, lines: Sequence[str]) -> np.ndarray:
@@ -234,6 +226,8 @@ def load_text(
     path = train_tokenizer(
         corpus.train, vocab_size=vocab_size, name=corpus.name, cache=tokenizer_dir
     )
+    spm = optional_import("sentencepiece", "Loading the text tokenizer")  # lazy: see above
+
     tokenizer = spm.SentencePieceProcessor(model_file=str(path))
     splits = {}
     for split in ("train", "dev", "test"):

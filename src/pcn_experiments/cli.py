@@ -1,0 +1,144 @@
+"""The `pcn` command: `pcn demo`, `pcn list`, `pcn run NAME`, `pcn bench train-step`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from . import run_experiment
+
+    results = run_experiment(
+        "digits-mlp", out=args.out, quick=args.quick, seed=args.seed, progress=not args.no_progress
+    )
+    acc, ms = results["test_accuracy"], results["ms_per_step"]
+    print("digits MLP, same initial weights and optimiser:")
+    for method in ("bp", "pc"):
+        print(
+            f"  {method.upper()}: test accuracy {100 * acc[method]:.2f}%, {ms[method]:.3f} ms/step"
+        )
+    print(f"results, report and figures (energy.png) in {args.out}/")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .registry import load_all
+
+    for name, exp in sorted(load_all().items()):
+        print(f"{name:<28}{exp.summary}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from . import run_experiment
+
+    out = args.out or f"runs/{args.name}"
+    results = run_experiment(
+        args.name,
+        out=out,
+        quick=args.quick,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        progress=not args.no_progress,
+        resume=args.resume,
+        overrides=dict(_parse_set(item) for item in args.set),
+    )
+    print(f"{args.name}: done in {results['wall_time_s']} s; results.json and report.md in {out}/")
+    return 0
+
+
+def _parse_set(item: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise ValueError(f"`--set` takes NAME=VALUE (e.g. --set learning_rate=1e-4), got {item!r}.")
+    return name.strip(), value.strip()
+
+
+def _bench(args: argparse.Namespace) -> int:
+    if args.bench == "pcgraph-layered":
+        from .bench import pcgraph_layered
+
+        pcgraph_layered.run(
+            as_json=args.json, steps=args.steps, warmup=args.warmup, data_dir=args.data_dir
+        )
+        return 0
+    from .bench import train_step
+
+    train_step.run(
+        as_json=args.json,
+        against_pcx=args.against_pcx,
+        steps=args.steps,
+        warmup=args.warmup,
+        data_dir=args.data_dir,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `pcn` command."""
+    parser = argparse.ArgumentParser(prog="pcn", description="Predictive coding networks in JAX.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="train a PC and a BP MLP on digits (no download)")
+    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quick", action="store_true")
+    demo.add_argument("--no-progress", action="store_true")
+    demo.set_defaults(func=_demo)
+
+    lister = sub.add_parser("list", help="list the experiments")
+    lister.set_defaults(func=_list)
+
+    run = sub.add_parser("run", help="run one experiment")
+    run.add_argument("name")
+    run.add_argument("--quick", action="store_true", help="reduced run (< 2 min on 2 cores)")
+    run.add_argument("--out", default=None, help="output folder (default runs/NAME)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    run.add_argument("--no-progress", action="store_true")
+    run.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoints in the output folder"
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a setting of the experiment's config (repeatable), e.g. epochs=10",
+    )
+    run.set_defaults(func=_run)
+
+    bench = sub.add_parser("bench", help="speed measurements")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    step = bench_sub.add_parser("train-step", help="ms per training step, BP vs PC")
+    step.add_argument("--json", action="store_true", help="print one JSON object")
+    step.add_argument("--against-pcx", action="store_true", help="also time PCX, same config")
+    step.add_argument("--steps", type=int, default=300)
+    step.add_argument("--warmup", type=int, default=20)
+    step.add_argument("--data-dir", default=None)
+    step.set_defaults(func=_bench)
+    layered = bench_sub.add_parser(
+        "pcgraph-layered", help="masked PC graph of a layered topology vs the layered model"
+    )
+    layered.add_argument("--json", action="store_true", help="print one JSON object")
+    layered.add_argument("--steps", type=int, default=100)
+    layered.add_argument("--warmup", type=int, default=10)
+    layered.add_argument("--data-dir", default=None)
+    layered.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `pcn` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"pcn: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The experiment registry: `@experiment(name, summary)` registers a function that runs
+one reproduced result and returns its numbers; `run_experiment` gives it an output
+folder and writes `results.json` and `report.md` there."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pcn._validation import check_choice
+
+from .output import to_jsonable, write_json, write_text
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What an experiment is asked to do: where to write, how big, which seed."""
+
+    out: Path
+    quick: bool = False
+    seed: int = 0
+    data_dir: str | None = None
+    progress: bool = True
+    resume: bool = False
+    overrides: tuple[tuple[str, str], ...] = ()  # ("learning_rate", "1e-4"), from --set
+
+
+def choose_config(ctx: RunContext, full: Any, quick: Any) -> Any:
+    """The experiment's config (`quick` or `full`) with `ctx.overrides` applied, each
+    value parsed as the type of the field it replaces.
+
+    Raises:
+        ValueError: an unknown field (the valid ones are listed) or an unparsable value.
+    """
+    cfg = quick if ctx.quick else full
+    fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    changes = {}
+    for name, text in ctx.overrides:
+        if name not in fields:
+            raise ValueError(
+                f"Unknown setting {name!r} in `--set`; this experiment's settings are "
+                f"{sorted(fields)}."
+            )
+        current = fields[name]
+        try:
+            if isinstance(current, bool):
+                value = {"true": True, "false": False}[text.lower()]
+            elif isinstance(current, tuple):
+                value = tuple(type(current[0])(v) for v in text.split(","))
+            else:
+                value = type(current)(text)
+        except (KeyError, ValueError, IndexError):
+            raise ValueError(
+                f"Cannot read {text!r} as the setting {name!r} (currently {current!r})."
+            ) from None
+        changes[name] = value
+    return dataclasses.replace(cfg, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """An experiment's outcome: every number (`results`) and the Markdown report."""
+
+    results: dict[str, Any]
+    markdown: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    name: str
+    summary: str
+    run: Callable[[RunContext], Report]
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+# modules and subpackages of this package that hold no experiment
+_SUPPORT_MODULES = frozenset({"bench", "cli", "common", "output", "registry"})
+
+
+def experiment(name: str, summary: str) -> Callable[[Callable], Callable]:
+    """Register `fn(ctx) -> Report` as experiment `name`."""
+
+    def register(fn: Callable[[RunContext], Report]) -> Callable[[RunContext], Report]:
+        EXPERIMENTS[name] = Experiment(name, summary, fn)
+        return fn
+
+    return register
+
+
+def load_all() -> dict[str, Experiment]:
+    """Import every module of this package (bar the support ones) so that all
+    experiments are registered: a new experiment is a new module, nothing else to edit."""
+    for module in pkgutil.iter_modules(importlib.import_module(__package__).__path__):
+        if module.name not in _SUPPORT_MODULES and not module.name.startswith("_"):
+            importlib.import_module(f"{__package__}.{module.name}")
+    return EXPERIMENTS
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment called `name` (error lists the valid names)."""
+    check_choice("experiment", name, sorted(load_all()))
+    return EXPERIMENTS[name]
+
+
+def run_experiment(
+    name: str,
+    *,
+    out: str | Path | None = None,
+    quick: bool = False,
+    seed: int = 0,
+    data_dir: str | None = None,
+    progress: bool = True,
+    resume: bool = False,
+    overrides: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run experiment `name`, writing `results.json`, `report.md` and figures to `out`
+    (default `runs/<name>`); returns the results. With `resume`, experiments that
+    checkpoint continue from the latest checkpoint in `out`; `overrides` change settings
+    of the experiment's config by name (`{"learning_rate": "1e-4"}`)."""
+    exp = get_experiment(name)
+    folder = Path(out) if out is not None else Path("runs") / name
+    folder.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(
+        folder,
+        quick=quick,
+        seed=seed,
+        data_dir=data_dir,
+        progress=progress,
+        resume=resume,
+        overrides=tuple((overrides or {}).items()),
+    )
+    start = time.perf_counter()
+    report = exp.run(ctx)
+    results = to_jsonable(
+        {
+            "experiment": name,
+            "quick": quick,
+            "seed": seed,
+            "overrides": dict(overrides or {}),
+            **report.results,
+            "wall_time_s": round(time.perf_counter() - start, 2),
+        }
+    )
+    write_json(folder / "results.json", results)
+    sets = "".join(f" --set {k}={v}" for k, v in (overrides or {}).items())
+    footer = (
+        f"\n\n---\nRun: `pcn run {name}{' --quick' if quick else ''} --seed {seed}{sets}`; "
+        f"wall time {results['wall_time_s']} s. Every number above is in `results.json`.\n"
+    )
+    write_text(folder / "report.md", report.markdown + footer)
+    return results

@@ -1,0 +1,59 @@
+"""The `pcn` command: list, run, demo and bench, and its errors."""
+
+import json
+
+import pytest
+
+from pcn_experiments.cli import main
+
+
+def test_list_names_every_experiment(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in (
+        "digits-mlp",
+        "fashion-mnist-mlp",
+        "fashion-mnist-generative",
+        "nongauss-classification",
+        "zil-divergence",
+        "zil-timing",
+        "zil-training",
+    ):
+        assert name in out
+
+
+def test_run_of_an_unknown_experiment_exits_2_naming_the_setting(capsys):
+    assert main(["run", "no-such-thing", "--quick"]) == 2
+    assert "Unknown `experiment` 'no-such-thing'" in capsys.readouterr().err
+
+
+def test_demo_prints_accuracy_and_step_time_of_bp_and_pc(tmp_path, capsys):
+    assert main(["demo", "--quick", "--no-progress", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "BP: test accuracy" in out and "PC: test accuracy" in out and "ms/step" in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["test_accuracy"]) == {"bp", "pc"}
+    assert (tmp_path / "energy.png").exists()
+
+
+@pytest.mark.usefixtures("fashion_mnist_available")
+def test_bench_train_step_json_has_the_documented_keys(capsys):
+    assert main(["bench", "train-step", "--json", "--steps", "3", "--warmup", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("bp", "pc_t5", "pc_t20", "handwritten_t20"):
+        assert result["ms_per_step"][key] > 0
+    assert result["s_per_epoch"]["pc_t20"] > 0
+    assert result["ratios"]["pc_t20_over_bp"] > 1  # 20 relaxation steps cost something
+
+
+@pytest.mark.usefixtures("fashion_mnist_available")
+def test_bench_pcgraph_layered_json_reports_both_forms_and_their_ratio(capsys):
+    assert main(["bench", "pcgraph-layered", "--json", "--steps", "2", "--warmup", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["ms_per_step"]) == {"masked_layered", "direct_layered"}
+    assert result["ratio_masked_over_direct"] > 0
+
+
+def test_run_with_a_malformed_set_exits_2_with_the_expected_form(capsys):
+    assert main(["run", "digits-mlp", "--quick", "--set", "epochs"]) == 2
+    assert "`--set` takes NAME=VALUE" in capsys.readouterr().err
