@@ -5,16 +5,9 @@ in a function still ties the two modules into one."""
 import ast
 from pathlib import Path
 
-import pytest
-
 import pcn
 
 SRC = Path(pcn.__file__).resolve().parent
-
-# Pairs that are known to import each other, each with the change that removes it.
-KNOWN_CYCLES = {
-    frozenset({"pcn.fusion", "pcn.inference"}),  # removed by the engine redesign
-}
 
 
 def _module_name(path: Path) -> str:
@@ -101,17 +94,8 @@ def test_the_library_modules_import_each_other_without_cycles():
     graph = import_graph()
     assert {"pcn.training", "pcn.data.text", "pcn.zil.api"} <= set(graph)
     assert "pcn.inference" in graph["pcn.training"]
-    cycles = find_cycles(graph, KNOWN_CYCLES)
+    cycles = find_cycles(graph, set())
     assert not cycles, f"import cycles in pcn (break each by moving the shared code): {cycles}"
-
-
-def test_the_known_exceptions_are_still_cycles():
-    """An exception that no longer applies is removed from KNOWN_CYCLES, not kept."""
-    graph = import_graph()
-    for pair in KNOWN_CYCLES:
-        a, b = sorted(pair)
-        if not (b in graph[a] and a in graph[b]):
-            pytest.fail(f"{a} and {b} no longer import each other: drop them from KNOWN_CYCLES")
 
 
 def test_the_cycle_finder_sees_a_cycle_closed_by_an_import_inside_a_function():

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from pcn import data as pcn_data
 from pcn._validation import check_at_least, check_positive
-from pcn.algorithms import BP, IL, Algorithm, make_train_step
+from pcn.algorithms import BP, IL, AbstractAlgorithm, make_train_step
 from pcn.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from pcn.graph import PCGraph
 from pcn.training import accuracy, supervised_batch, train_epoch
@@ -74,7 +74,7 @@ class TrainingRun:
     """One model to train in an experiment: its start, algorithm and batch maker."""
 
     graph: PCGraph
-    algorithm: Algorithm
+    algorithm: AbstractAlgorithm
     make_batch: Callable[[np.ndarray, np.ndarray], Mapping[str, Any]]
 
 
@@ -163,7 +163,7 @@ def compare_bp_pc(
     cfg: SupervisedConfig,
     ctx: RunContext,
     *,
-    extra: dict[str, tuple[PCGraph, Algorithm]] | None = None,
+    extra: dict[str, tuple[PCGraph, AbstractAlgorithm]] | None = None,
 ) -> dict[str, Any]:
     """Train BP and PC (IL) from the same initial `graph` with the same optimiser and
     batch order (plus any `extra` variants, by label); return per-epoch test

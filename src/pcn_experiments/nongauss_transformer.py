@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from pcn import data as pcn_data
 from pcn._validation import check_at_least, check_positive
-from pcn.algorithms import BP, IL, Algorithm, StepInfo, make_train_step
+from pcn.algorithms import BP, IL, AbstractAlgorithm, make_train_step
 from pcn.alignment import update_alignment
 from pcn.data.text import EOL_ID
 from pcn.graph import PCGraph
@@ -119,42 +119,13 @@ QUICK = dataclasses.replace(
 )
 
 
-class RepeatedBP(eqx.Module):
-    """Backprop with `updates` optimiser steps on each batch (in one `lax.scan`): the
-    control that gives BP as many weight updates per batch as PC_FKL gets."""
-
-    updates: int = eqx.field(static=True)
-
-    def step(
-        self,
-        graph: PCGraph,
-        opt_state: optax.OptState,
-        batch: dict,
-        *,
-        optimizer: optax.GradientTransformation,
-        key: jax.Array | None = None,
-    ) -> tuple[PCGraph, optax.OptState, StepInfo]:
-        """`updates` BP steps on `batch`; the reported loss is the one before the first."""
-        graph, opt_state, info = BP().step(graph, opt_state, batch, optimizer=optimizer)
-        params, static = eqx.partition(graph, eqx.is_inexact_array)
-
-        def one_more(carry, _):
-            g, o, _ = BP().step(eqx.combine(carry[0], static), carry[1], batch, optimizer=optimizer)
-            return (eqx.filter(g, eqx.is_inexact_array), o), None
-
-        (params, opt_state), _ = jax.lax.scan(
-            one_more, (params, opt_state), None, length=self.updates - 1
-        )
-        return eqx.combine(params, static), opt_state, info
-
-
-def algorithm_of(method: str, cfg: TransformerConfig) -> Algorithm | RepeatedBP:
+def algorithm_of(method: str, cfg: TransformerConfig) -> AbstractAlgorithm:
     """BP, or IL with T steps of SGD on the values (several weight updates for PC_FKL),
     or (`"bp_repeat"`) BP with PC_FKL's number of weight updates per batch."""
     if method == "bp":
         return BP()
     if method == "bp_repeat":
-        return RepeatedBP(cfg.weight_updates)
+        return BP(weight_updates=cfg.weight_updates)
     variant = method
     if variant == "pc_fkl":
         return IL(cfg.steps, gamma=cfg.gamma_fkl, weight_updates=cfg.weight_updates)
@@ -163,7 +134,7 @@ def algorithm_of(method: str, cfg: TransformerConfig) -> Algorithm | RepeatedBP:
 
 def train_one(
     graph: PCGraph,
-    algorithm: Algorithm,
+    algorithm: AbstractAlgorithm,
     text: pcn_data.TokenizedText,
     train: np.ndarray,
     dev: np.ndarray,

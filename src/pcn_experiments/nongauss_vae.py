@@ -3,8 +3,8 @@ and 6 of `papers/pc-beyond-gaussian-distributions.md`).
 
 One graph (`pcn.vae_mlp`): Hardtanh hidden layers, a 16 + 16 Gaussian bottleneck
 (`ReparamGaussian`: means and log-variances, reparameterised with noise drawn once per
-data point before relaxation), sigmoid Gaussian output. BP (`ForwardEnergyBP`) trains the
-usual VAE loss, reconstruction + KL to the prior, which is the graph's energy at the
+data point before relaxation), sigmoid Gaussian output. BP (`BP(loss="forward_energy")`) trains
+the usual VAE loss, reconstruction + KL to the prior, which is the graph's energy at the
 forward pass; PC_FKL (`IL`) relaxes the hidden values and the bottleneck's
 (mean, log-variance) for T steps and updates the weights on the F_KL energy. Both start
 from the same weights, see the same batches and the same noise, and are scored by the
@@ -22,11 +22,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optax
 
-from pcn.algorithms import IL, Algorithm
+from pcn.algorithms import BP, IL, AbstractAlgorithm
 from pcn.alignment import update_alignment
 from pcn.graph import PCGraph
 from pcn.memory import step_memory
-from pcn.vae import LATENT, ForwardEnergyBP, decode, encode, vae_batch, vae_loss, vae_mlp
+from pcn.vae import LATENT, decode, encode, vae_batch, vae_loss, vae_mlp
 
 from .common import TrainingRun, check_settings, load_subset, train_runs
 from .output import markdown_table, save_figure
@@ -184,8 +184,8 @@ def _run_dataset(name: str, cfg: VAEConfig, ctx: RunContext) -> dict[str, Any]:
         hidden_variance=cfg.hidden_variance,
         key=jax.random.key(ctx.seed),
     )
-    algorithms: dict[str, Algorithm] = {
-        "bp": ForwardEnergyBP(),
+    algorithms: dict[str, AbstractAlgorithm] = {
+        "bp": BP(loss="forward_energy"),
         "pc_fkl": _pc(cfg.steps, cfg.gamma, cfg.momentum, cfg.latent_gamma),
     }
     runs = {m: TrainingRun(graph, a, vae_batch(graph, ctx.seed)) for m, a in algorithms.items()}
@@ -252,7 +252,7 @@ def _alignment(
     out: dict[str, dict[str, dict[str, float]]] = {}
     for label, steps in (("T", cfg.steps), ("16T", 16 * cfg.steps)):
         pc = _pc(steps, cfg.gamma, cfg.momentum, cfg.latent_gamma)
-        result = update_alignment(graph, pc, ForwardEnergyBP(), batch)
+        result = update_alignment(graph, pc, BP(loss="forward_energy"), batch)
         out[label] = {k: a._asdict() for k, a in result.items()}
     return out
 

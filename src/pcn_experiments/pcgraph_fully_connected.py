@@ -26,10 +26,10 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+import pcn
 from pcn import data as pcn_data
 from pcn.baselines import almeida_pineda, boltzmann, hopfield
 from pcn.pcgraphs import (
-    QueryResult,
     batch,
     classify,
     complete,
@@ -266,7 +266,7 @@ def _chunks(x: np.ndarray, size: int = 1000):
         yield x[start : start + size]
 
 
-def _query_stats(results: list[QueryResult]) -> dict[str, float]:
+def _query_stats(results: list[pcn.Inference]) -> dict[str, float]:
     """Steps and convergence of the examples of one query (over its chunks)."""
     steps = np.concatenate([np.asarray(r.example_steps) for r in results])
     done = np.concatenate([np.asarray(r.example_converged) for r in results])
@@ -291,12 +291,11 @@ def _pc_accuracy(cfg, graph, x_all, y_all) -> tuple[dict[str, float], dict[str, 
     return {k: c / len(x_all) for k, c in correct.items()}, _query_stats(results)
 
 
-def _relax(cfg) -> dict[str, float | int]:
+def _relax(cfg) -> dict[str, Any]:
+    """The queries' stop and value optimiser."""
     return {
-        "tol": cfg.query_tol,
-        "max_steps": cfg.query_max_steps,
-        "gamma": cfg.query_gamma,
-        "momentum": cfg.query_momentum,
+        "stop": pcn.Tolerance(cfg.query_tol, cfg.query_max_steps),
+        "value_optimizer": pcn.SGD(cfg.query_gamma, momentum=cfg.query_momentum),
     }
 
 

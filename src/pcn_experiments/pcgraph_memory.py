@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
+import pcn
 from pcn import pcgraphs as pg
 from pcn.graph import PCGraph
 from pcn.training import train_epoch
@@ -107,14 +108,14 @@ def _train(graph: PCGraph, x: np.ndarray, cfg: MemoryConfig, seed: int, desc) ->
 def _retrieve(graph: PCGraph, x: np.ndarray, noisy: np.ndarray, known, cfg) -> dict:
     """The retrieved images of every (corruption, query)."""
     gamma = stable_gamma(graph, cfg.query_gamma)
-    relax = {"tol": cfg.query_tol, "max_steps": cfg.query_max_steps, "gamma": gamma}
+    relax = {"stop": pcn.Tolerance(cfg.query_tol, cfg.query_max_steps), "gamma": gamma}
     xs, ns = jnp.asarray(x), jnp.asarray(noisy)
     out = {
         ("half", "condition"): pg.complete(graph, xs, known, **relax),
         ("half", "initialisation"): pg.complete(graph, xs, known, by="initialisation", **relax),
         ("noise", "initialisation"): pg.denoise(graph, ns, **relax),
     }
-    held = pg.condition(graph, {}, {"sensory": ns}, **relax)
+    held = pg.condition(graph, {"sensory": ns}, **relax)
     mu = graph.node("sensory").energy.mean(graph.predict(held.values, "sensory"))
     images = {k: np.asarray(v.output) for k, v in out.items()}
     images[("noise", "condition")] = np.asarray(mu)

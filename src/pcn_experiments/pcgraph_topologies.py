@@ -27,6 +27,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+import pcn
 from pcn import pcgraphs as pg
 from pcn.algorithms import BP, TrainStep, make_train_step
 from pcn.baselines import autoencoder as ae
@@ -222,10 +223,8 @@ def _classify_accuracy(graph: PCGraph, ds: Dataset, cfg: TopologiesConfig) -> di
         result = pg.classify(
             graph,
             jnp.asarray(ds.x_test[i : i + 2000]),
-            tol=cfg.classify_tol,
-            max_steps=cfg.classify_max_steps,
-            gamma=gamma,
-            momentum=cfg.classify_momentum,
+            stop=pcn.Tolerance(cfg.classify_tol, cfg.classify_max_steps),
+            value_optimizer=pcn.SGD(gamma, momentum=cfg.classify_momentum),
         )
         hits.append(np.asarray(result.output) == ds.y_test[i : i + 2000])
         steps.append(int(result.query.steps))
@@ -370,7 +369,7 @@ def _panels(
     known = np.zeros(ds.image_shape, bool)
     known[: ds.image_shape[0] // 2] = True  # the top half is given
     known = known.reshape(-1)
-    relax = {"tol": cfg.query_tol, "max_steps": cfg.query_max_steps, "gamma": cfg.query_gamma}
+    relax = {"stop": pcn.Tolerance(cfg.query_tol, cfg.query_max_steps), "gamma": cfg.query_gamma}
     images = {"denoise": {}, "complete": {}, "complete_label": {}, "generate": {}}
     query_info, seconds, losses, query_gamma = {}, {}, {}, {}
     desc = (lambda s: s) if ctx.progress else (lambda s: None)
