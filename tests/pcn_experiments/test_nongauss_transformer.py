@@ -12,7 +12,6 @@ import pytest
 from pcn import BP
 from pcn.language_model import language_model, lm_batch
 from pcn_experiments import run_experiment
-from pcn_experiments.nongauss_transformer import RepeatedBP
 
 
 @pytest.mark.usefixtures("tiny_shakespeare_available")
@@ -61,7 +60,7 @@ def test_the_bp_control_takes_k_backprop_steps_on_each_batch():
     batch = lm_batch(graph, np.random.default_rng(0).integers(0, 11, size=(3, 5)))
     optimizer = optax.adam(1e-2)
     opt_state = optimizer.init(eqx.filter(graph, eqx.is_inexact_array))
-    repeated, _, info = RepeatedBP(3).step(graph, opt_state, batch, optimizer=optimizer)
+    repeated, _, info = BP(weight_updates=3).step(graph, opt_state, batch, optimizer=optimizer)
     expected, state = graph, opt_state
     for _ in range(3):
         expected, state, _ = BP().step(expected, state, batch, optimizer=optimizer)
