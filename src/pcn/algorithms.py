@@ -229,7 +229,7 @@ def _tracked_outputs(graph: PCGraph, relaxed: Relaxation) -> dict[int, jax.Array
         edge = graph.edges[index]
         linear = graph.edge_module(edge)
         out = known_linear_output(linear.weight, relaxed.values[edge.parents[0]], product)
-        overrides[index] = out if linear.bias is None else out + linear.bias
+        overrides[index] = out if linear.bias is None else out + linear.bias[None]
     return overrides
 
 
