@@ -1,9 +1,14 @@
 import json
 import math
 
+import jax
 import pytest
 
 import pcn.data
+
+# Every test runs with implicit rank promotion an error: the library broadcasts
+# explicitly (`x[:, None]`), so a shape bug cannot hide behind numpy's broadcasting.
+jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
 @pytest.fixture(scope="session")

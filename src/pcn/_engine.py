@@ -52,7 +52,7 @@ class Relaxation(NamedTuple):
             edge = graph.edges[index]
             linear = graph.edge_module(edge)
             out = known_linear_output(linear.weight, self.values[edge.parents[0]], product)
-            overrides[index] = out if linear.bias is None else out + linear.bias
+            overrides[index] = out if linear.bias is None else out + linear.bias[None]
         return mean_energy(graph, self.values, overrides)
 
 

@@ -128,7 +128,7 @@ def relax_fused(
             linear = graph.edge_module(graph.edges[i])
             weights[i] = linear.weight
             const[i] = mu @ linear.weight.T  # W mu, kept for the tracked edge outputs
-            const_b[i] = const[i] if linear.bias is None else const[i] + linear.bias
+            const_b[i] = const[i] if linear.bias is None else const[i] + linear.bias[None]
         for i in f.edges:
             for j in f.edges:
                 gram[i, j] = weights[i] @ weights[j].T

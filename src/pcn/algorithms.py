@@ -264,10 +264,14 @@ class TrainState(NamedTuple):
 class TrainStep:
     """One compiled training step of `algorithm` on models shaped like `graph`.
 
-    >>> step = make_train_step(graph, IL(stop=20, gamma=0.1), optax.adam(1e-3))  # doctest: +SKIP
-    >>> state = step.init(graph)                                                   # doctest: +SKIP
-    >>> state, info = step(state, {"x": x, "y": y})                                # doctest: +SKIP
-    >>> trained = step.graph(state)                                                # doctest: +SKIP
+    >>> from pcn.models import mlp
+    >>> graph, x, y = mlp([4, 8, 3], key=jax.random.key(0)), jnp.ones((2, 4)), jnp.eye(3)[:2]
+    >>> step = make_train_step(graph, IL(20, gamma=0.1), optax.adam(1e-3))
+    >>> state = step.init(graph)
+    >>> state, info = step(state, {"x": x, "y": y})
+    >>> trained = step.graph(state)
+    >>> info.energy_trace.shape, bool(info.energy_trace[-1] < info.energy_trace[0])
+    ((20,), True)
     """
 
     def __init__(

@@ -298,7 +298,7 @@ class DiagonalGaussian(AbstractEnergy):
     def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
         """Per-example energy, shape `(batch,)`."""
         log_var = self._log_variance()
-        quad = jnp.square(value - mu) * jnp.exp(-log_var)
+        quad = jnp.square(value - mu) * jnp.broadcast_to(jnp.exp(-log_var), value.shape)
         if not self.learned:
             return 0.5 * _sum_per_example(quad)
         return 0.5 * _sum_per_example(quad + jnp.broadcast_to(log_var, quad.shape))

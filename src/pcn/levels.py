@@ -52,6 +52,20 @@ def level_graph(graph: PCGraph, outputs: Iterable[str]) -> PCGraph:
 
     Only single-parent edges can be split; identity nodes are named
     `"<parent>><child>#<k>"` and carry the parent's value (Gaussian, precision 1).
+
+    A residual block's skip edge h0 -> h1 spans two levels (h0 -> a1 -> h1 is the other
+    path); levelling routes it through one identity node:
+
+    >>> import jax
+    >>> from pcn.architectures import resnet
+    >>> graph = resnet((4, 8, 3), blocks=1, key=jax.random.key(0))
+    >>> node_levels(graph, ["y"])
+    {'y': 0, 'h1': 1, 'a1': 2, 'h0': 3, 'x': 4}
+    >>> levelled = level_graph(graph, ["y"])
+    >>> is_levelled(graph, ["y"]), is_levelled(levelled, ["y"])
+    (False, True)
+    >>> [node.name for node in levelled.nodes[len(graph.nodes) :]]
+    ['h0>h1#1']
     """
     outputs = tuple(outputs)
     levels = node_levels(graph, outputs)

@@ -109,6 +109,10 @@ def mlp(
             input is used as it is (mu_1 = W x + b), unlike the thesis, which also
             applies f to the clamped input.
         bias: whether the linear maps have a bias.
+
+    >>> graph = mlp([4, 8, 3], key=jax.random.key(0))
+    >>> [(node.name, node.shape) for node in graph.nodes]
+    [('x', (4,)), ('h1', (8,)), ('y', (3,))]
     """
     check_at_least("len(sizes)", len(sizes), 2, hint="An MLP needs an input and an output size.")
     check_choice("output", output, ("gaussian", "categorical"))

@@ -98,13 +98,13 @@ def forward(params, x, site):
     """The plain MLP the graph describes (Eq. 2.6), written without the library."""
     (w1, b1), (w2, b2), (w3, b3) = params
     if site == "prediction":  # h = tanh(W x + b)
-        h1 = jnp.tanh(x @ w1.T + b1)
-        h2 = jnp.tanh(h1 @ w2.T + b2)
-        return h2 @ w3.T + b3
+        h1 = jnp.tanh(x @ w1.T + b1[None])
+        h2 = jnp.tanh(h1 @ w2.T + b2[None])
+        return h2 @ w3.T + b3[None]
     # parent: pre-activations are the values, the next layer reads tanh of them
-    h1 = x @ w1.T + b1
-    h2 = jnp.tanh(h1) @ w2.T + b2
-    return jnp.tanh(h2) @ w3.T + b3
+    h1 = x @ w1.T + b1[None]
+    h2 = jnp.tanh(h1) @ w2.T + b2[None]
+    return jnp.tanh(h2) @ w3.T + b3[None]
 
 
 def squared_error(params, x, y, site):

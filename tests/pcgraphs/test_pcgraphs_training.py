@@ -67,7 +67,7 @@ def test_the_same_graph_generates_each_pattern_from_its_label(trained):
 def test_the_same_graph_completes_half_a_pattern_given_its_label(trained):
     graph, patterns, _ = trained
     known = jnp.arange(16) < 8
-    result = complete(graph, patterns * known, known, labels=jnp.arange(4), **QUERY)
+    result = complete(graph, patterns * known[None], known, labels=jnp.arange(4), **QUERY)
     np.testing.assert_array_equal(result.output[:, :8], patterns[:, :8])
     assert np.mean(np.abs(result.output[:, 8:] - patterns[:, 8:])) < 0.1
 
@@ -98,7 +98,7 @@ def test_completion_by_initialisation_lets_every_pixel_move_and_fills_in_the_mis
 ):
     graph, patterns, _ = trained
     known = jnp.arange(16) < 8
-    result = complete(graph, patterns * known, known, by="initialisation", **QUERY)
+    result = complete(graph, patterns * known[None], known, by="initialisation", **QUERY)
     assert not np.array_equal(result.output[:, :8], patterns[:, :8])
     missing_error = np.mean(np.abs(result.output[:, 8:] - patterns[:, 8:]))
     assert missing_error < np.mean(np.abs(patterns[:, 8:]))

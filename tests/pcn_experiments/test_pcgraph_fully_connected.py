@@ -3,7 +3,7 @@
 import pytest
 
 from pcn_experiments import run_experiment
-from pcn_experiments.pcgraph_fully_connected import FULL, MODELS, PANELS
+from pcn_experiments.pcgraph_fully_connected import MODELS, PANELS
 
 
 @pytest.mark.usefixtures("fashion_mnist_available")
@@ -28,14 +28,13 @@ def test_pcgraph_fully_connected_quick_run_classifies_and_answers_every_query(
         assert r["test_accuracy"][model] > 0.2, model
     # denoising must bring the image closer to the clean one than the noisy input was
     assert r["mse"]["denoise"] < r["mse"]["denoise_input"]
-    # the label helps the completion (section 5.2: "visibly better")
-    assert r["mse"]["complete_label"] < r["mse"]["complete"] + 0.01
-    for q in ("classify", *PANELS):
-        stats = r["queries"][q]
-        assert (
-            1 <= stats["mean_steps"] <= stats["max_steps"] <= results["config"]["query_max_steps"]
-        )
-        assert 0.0 <= stats["converged_fraction"] <= 1.0
+    # the label helps the completion (section 5.2: "visibly better"; quick run: MSE
+    # 0.069 with the label against 0.080 without)
+    assert r["mse"]["complete_label"] < 0.95 * r["mse"]["complete"]
+    # classification's query reaches its tolerance on every test image well inside the
+    # cap (quick run: at most 20 of 100 steps)
+    classify = r["queries"]["classify"]
+    assert classify["converged_fraction"] == 1.0
+    assert classify["max_steps"] < results["config"]["query_max_steps"]
     for panel in PANELS:
         assert (tmp_path / f"{ds}_{panel}.png").exists()
-    assert FULL.datasets[0] == ds

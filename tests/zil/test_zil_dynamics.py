@@ -17,6 +17,14 @@ import pcn.zil as zil
 
 
 @pytest.fixture(autouse=True)
+def _numpy_broadcasting():
+    """The functions differentiated here are user code, written with numpy's implicit
+    rank promotion as users write it; Z-IL must take them as they are."""
+    with jax.numpy_rank_promotion("allow"):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def x64():
     with jax.enable_x64(True):
         yield

@@ -18,6 +18,14 @@ import pcn.zil as zil
 TOL = 1e-10
 
 
+@pytest.fixture(autouse=True)
+def _numpy_broadcasting():
+    """The functions differentiated here are user code, written with numpy's implicit
+    rank promotion as users write it; Z-IL must take them as they are."""
+    with jax.numpy_rank_promotion("allow"):
+        yield
+
+
 def rel_err(a, b) -> float:
     """Largest leafwise max|a - b| / max|b| (structures must match; numpy, no compiles)."""
     assert jax.tree.structure(a) == jax.tree.structure(b)

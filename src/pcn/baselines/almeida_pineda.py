@@ -78,7 +78,7 @@ def relax(net: RecurrentNetwork, pixels: jax.Array, steps: int, dt: float) -> ja
 
     def step(x_free, _):
         x = jnp.concatenate([pixels, x_free], axis=1)
-        return (1 - dt) * x_free + dt * jnp.tanh(x @ w_free.T + b_free), None
+        return (1 - dt) * x_free + dt * jnp.tanh(x @ w_free.T + b_free[None]), None
 
     start = jnp.zeros((pixels.shape[0], net.n - net.sensory), pixels.dtype)
     x_free, _ = jax.lax.scan(step, start, length=steps)
@@ -97,7 +97,7 @@ def gradients(
     loss = 0.5 * jnp.mean(jnp.sum((out - target) ** 2, axis=1))
     w_free = net.weight[s:]  # (free, n): only the free neurons have an adjoint
     e = jnp.zeros((x.shape[0], net.n - s), x.dtype).at[:, :k].set(out - target)
-    slope = 1 - jnp.tanh(x @ w_free.T + net.bias[s:]) ** 2
+    slope = 1 - jnp.tanh(x @ w_free.T + net.bias[s:][None]) ** 2
 
     def adjoint(y, _):
         return (1 - dt) * y + dt * (e + (slope * y) @ w_free[:, s:]), None

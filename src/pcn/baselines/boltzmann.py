@@ -104,7 +104,7 @@ def _mean_field(machine, clamped, first_free: int, steps: int, damping: float):
 
     def sweep(m_free, _):
         m = jnp.concatenate([clamped, m_free], axis=1)
-        target = jax.nn.sigmoid(m @ w_free.T + b_free)
+        target = jax.nn.sigmoid(m @ w_free.T + b_free[None])
         return (1 - damping) * m_free + damping * target, None
 
     start = jnp.full((clamped.shape[0], machine.n - first_free), 0.5, clamped.dtype)
@@ -117,7 +117,7 @@ def _gibbs(machine, chains, key, steps: int):
 
     def sweep(s, k):
         k_pick, k_sample = jax.random.split(k)
-        p = jax.nn.sigmoid(s @ machine.weight + machine.bias)
+        p = jax.nn.sigmoid(s @ machine.weight + machine.bias[None])
         sample = jax.random.bernoulli(k_sample, p).astype(s.dtype)
         pick = jax.random.bernoulli(k_pick, 0.5, s.shape)
         return jnp.where(pick, sample, s), None
@@ -156,7 +156,7 @@ def make_train_step(
         new = eqx.tree_at(lambda m: m.weight, new, _symmetric(new.weight))
         # how well one mean-field pass from the data reconstructs the pixels
         w_pix = machine.weight[: machine.sensory]
-        recon = jax.nn.sigmoid(data @ w_pix.T + machine.bias[: machine.sensory])
+        recon = jax.nn.sigmoid(data @ w_pix.T + machine.bias[None, : machine.sensory])
         error = jnp.mean((recon - pixels) ** 2)
         return BoltzmannState(new, opt_state, chains), error
 

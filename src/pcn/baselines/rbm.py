@@ -103,7 +103,7 @@ def _check_labels(model: RBM, y: jax.Array | None) -> None:
 
 def hidden_input(model: RBM, v: jax.Array, y: jax.Array | None = None) -> jax.Array:
     """Total input `c + v W (+ y U)` of the hidden units, (batch, n_hidden)."""
-    pre = model.hidden_bias + v @ model.weight
+    pre = model.hidden_bias[None] + v @ model.weight
     return pre if y is None or model.label_weight is None else pre + y @ model.label_weight
 
 
@@ -114,13 +114,13 @@ def hidden_probs(model: RBM, v: jax.Array, y: jax.Array | None = None) -> jax.Ar
 
 def visible_mean(model: RBM, h: jax.Array) -> jax.Array:
     """`E[v | h]`: sigmoid (Bernoulli) or linear (Gaussian) of `b + W h`."""
-    pre = model.visible_bias + h @ model.weight.T
+    pre = model.visible_bias[None] + h @ model.weight.T
     return jax.nn.sigmoid(pre) if model.visible == "bernoulli" else pre
 
 
 def label_probs(model: RBM, h: jax.Array) -> jax.Array:
     """`p(y | h)`: softmax of `d + U h`."""
-    return jax.nn.softmax(model.label_bias + h @ model.label_weight.T, axis=-1)
+    return jax.nn.softmax(model.label_bias[None] + h @ model.label_weight.T, axis=-1)
 
 
 def free_energy(model: RBM, v: jax.Array, y: jax.Array | None = None) -> jax.Array:
@@ -128,7 +128,7 @@ def free_energy(model: RBM, v: jax.Array, y: jax.Array | None = None) -> jax.Arr
     if model.visible == "bernoulli":
         visible_term = -v @ model.visible_bias
     else:
-        visible_term = 0.5 * jnp.sum((v - model.visible_bias) ** 2, axis=-1)
+        visible_term = 0.5 * jnp.sum((v - model.visible_bias[None]) ** 2, axis=-1)
     label_term = 0.0 if y is None or model.label_bias is None else -y @ model.label_bias
     return visible_term + label_term - jnp.sum(jax.nn.softplus(hidden_input(model, v, y)), -1)
 
@@ -137,9 +137,9 @@ def label_logits(model: RBM, v: jax.Array) -> jax.Array:
     """`log p(y | v)` up to a constant: `-F(v, e_c)` for every class c, (batch, n_labels)."""
     if model.n_labels == 0:
         raise ValueError("This RBM has no label units; build it with n_labels to classify.")
-    base = model.hidden_bias + v @ model.weight  # (batch, n_hidden)
+    base = model.hidden_bias[None] + v @ model.weight  # (batch, n_hidden)
     per_class = base[:, None, :] + model.label_weight[None]  # (batch, n_labels, n_hidden)
-    return model.label_bias + jnp.sum(jax.nn.softplus(per_class), axis=-1)
+    return model.label_bias[None] + jnp.sum(jax.nn.softplus(per_class), axis=-1)
 
 
 def gibbs_step(
@@ -155,7 +155,7 @@ def gibbs_step(
         v_new = mean + jax.random.normal(k_v, mean.shape, v.dtype)
     if y is None:
         return v_new, None
-    logits = model.label_bias + h @ model.label_weight.T
+    logits = model.label_bias[None] + h @ model.label_weight.T
     y_new = jax.nn.one_hot(jax.random.categorical(k_y, logits), model.n_labels, dtype=v.dtype)
     return v_new, y_new
 

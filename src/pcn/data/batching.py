@@ -51,6 +51,12 @@ def batches(
     seed per epoch for a new order. With `drop_last`, a final short batch is dropped so
     every batch has `batch_size` rows (one jit trace); otherwise it is yielded.
     Arguments are checked when called, before the first batch is requested.
+
+    >>> x, y = np.arange(10).reshape(5, 2), np.arange(5)
+    >>> [yb.tolist() for _, yb in batches(x, y, 2, key_or_seed=0, shuffle=False)]
+    [[0, 1], [2, 3]]
+    >>> [yb.tolist() for _, yb in batches(x, y, 2, key_or_seed=0, drop_last=False)]
+    [[2, 4], [3, 0], [1]]
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
         raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")

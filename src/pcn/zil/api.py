@@ -67,6 +67,14 @@ def grad(fn: Fn, *, levelled: bool = True) -> Callable[[Any, Any, Any], Any]:
     graph (no identity vertices, full dynamics), which differs from backprop
     whenever a vertex is used at several depths (thesis Table 3.1).
     The returned function is jitted; it may also be used inside `jax.jit`.
+
+    >>> import jax.numpy as jnp
+    >>> fn = lambda p, x: jnp.tanh(x @ p["w"])
+    >>> params, x, y = {"w": jnp.array([[0.5], [-0.3]])}, jnp.array([[1.0, 2.0]]), jnp.ones((1, 1))
+    >>> by_zil = grad(fn)(params, x, y)["w"]
+    >>> by_jax = jax.grad(lambda p: 0.5 * jnp.sum((fn(p, x) - y) ** 2))(params)["w"]
+    >>> by_zil.shape, bool(jnp.allclose(by_zil, by_jax))
+    ((2, 1), True)
     """
     if levelled:
 
