@@ -161,7 +161,9 @@ def _pictures(
         z = u + jnp.asarray(noise) * jnp.exp(0.5 * log_var)
         samples[f"{LABELS[method]}"] = np.asarray(decode(graph, z))
         u, _ = encode(graph, pair)
-        interp[LABELS[method]] = np.asarray(decode(graph, (1 - alphas) * u[0] + alphas * u[1]))
+        interp[LABELS[method]] = np.asarray(
+            decode(graph, (1 - alphas) * u[0][None] + alphas * u[1][None])
+        )
     return {
         "reconstructions": _grid(recon, shape, "test images and their reconstructions (mean)"),
         "posterior_samples": _grid(

@@ -30,8 +30,8 @@ def _energy(hidden, params, first, y):
     h1, h2 = hidden
     _, (w2, b2), (w3, b3) = params
     e1 = h1 - jnp.tanh(first)
-    e2 = h2 - jnp.tanh(h1 @ w2 + b2)
-    e3 = y - (h2 @ w3 + b3)
+    e2 = h2 - jnp.tanh(h1 @ w2 + b2[None])
+    e3 = y - (h2 @ w3 + b3[None])
     return 0.5 * (jnp.sum(e1**2) + jnp.sum(e2**2) + jnp.sum(e3**2))
 
 
@@ -40,14 +40,14 @@ def make_step(steps: int, gamma: float, optimizer: optax.GradientTransformation)
 
     def weight_loss(params, hidden, x, y):
         w1, b1 = params[0]
-        return _energy(hidden, params, x @ w1 + b1, y) / x.shape[0]
+        return _energy(hidden, params, x @ w1 + b1[None], y) / x.shape[0]
 
     @jax.jit
     def step(params, opt_state, x, y):
         (w1, b1), (w2, b2), _ = params
-        first = x @ w1 + b1  # hoisted: the input is clamped
+        first = x @ w1 + b1[None]  # hoisted: the input is clamped
         h1 = jnp.tanh(first)
-        h2 = jnp.tanh(h1 @ w2 + b2)
+        h2 = jnp.tanh(h1 @ w2 + b2[None])
 
         def relax(hidden, _):
             grads = jax.grad(_energy)(hidden, params, first, y)
