@@ -36,6 +36,7 @@ from pcn.training import train_epoch
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .pcgraph_topologies import stable_gamma
+from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
 
 CORRUPTIONS = ("half", "noise")
@@ -149,14 +150,7 @@ def _examples_figure(x, noisy, known, images, shape, k: int = 8) -> plt.Figure:
         "noise, cond. (mu)": images[("noise", "condition")][:k],
         "noise, init.": images[("noise", "initialisation")][:k],
     }
-    fig, axes = plt.subplots(len(rows), k, figsize=(k * 0.8, len(rows) * 0.85), squeeze=False)
-    for r, (label, imgs) in enumerate(rows.items()):
-        for c in range(k):
-            axes[r, c].imshow(np.clip(imgs[c].reshape(shape), 0, 1), cmap="gray", vmin=0, vmax=1)
-            axes[r, c].set_xticks([])
-            axes[r, c].set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    return fig
+    return image_grid(rows, shape)
 
 
 @experiment(

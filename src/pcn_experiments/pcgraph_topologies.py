@@ -22,7 +22,6 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 import optax
 from tqdm.auto import tqdm
@@ -40,6 +39,8 @@ from pcn.training import train_epoch
 
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
+from .plots import curves as curves_figure
+from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
 
 GENERATIVE_MODELS = ("generative", "lateral", "assemblies")
@@ -435,22 +436,6 @@ def _panels(
     }
 
 
-def _grid(rows: dict[str, np.ndarray], shape: tuple[int, ...], title: str) -> plt.Figure:
-    """Images in rows (one row per label), grey levels clipped to [0, 1]."""
-    n = max(len(v) for v in rows.values())
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.8, len(rows) * 0.85), squeeze=False)
-    for r, (label, images) in enumerate(rows.items()):
-        for c in range(n):
-            ax = axes[r, c]
-            if c < len(images):
-                ax.imshow(np.clip(images[c].reshape(shape), 0, 1), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    return fig
-
-
 TASK_TITLES = {
     "denoise": "Denoising by initialisation (Fig. 5.6)",
     "complete": "Completion of the bottom half by conditioning on the top half (Fig. 5.7)",
@@ -467,20 +452,7 @@ def _figures(panels: dict[str, Any], cfg: TopologiesConfig, shape, out) -> None:
         else:
             rows = {"original": panels["originals"][:k], "given": panels["corrupted"][task][:k]}
         rows.update({m: v[:k] for m, v in by_model.items()})
-        save_figure(_grid(rows, shape, TASK_TITLES[task]), out / f"{task}.png")
-
-
-def _accuracy_figure(curves: dict[str, dict[str, list[float]]]) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for name, c in curves.items():
-        if c.get("test_accuracy"):
-            ax.plot(np.arange(1, len(c["test_accuracy"]) + 1), 100 * np.asarray(c["test_accuracy"]),
-                    marker="o", label=name)  # fmt: skip
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy, forward pass (%)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return fig
+        save_figure(image_grid(rows, shape, TASK_TITLES[task]), out / f"{task}.png")
 
 
 @experiment(
@@ -493,7 +465,11 @@ def run(ctx: RunContext) -> Report:
     table = _table(cfg, ds, ctx)
     panels = _panels(cfg, ds, table.pop("rbm"), ctx)
     _figures(panels, cfg, ds.image_shape, ctx.out)
-    save_figure(_accuracy_figure(table["curves"]), ctx.out / "accuracy.png")
+    accuracies = {
+        m: c["test_accuracy"] for m, c in table["curves"].items() if c.get("test_accuracy")
+    }
+    fig = curves_figure(accuracies, "test accuracy, forward pass (%)", scale=100)
+    save_figure(fig, ctx.out / "accuracy.png")
     acc = table["test_accuracy"]
     best_pc = max((k for k in acc if k.startswith("pc_")), key=acc.get)
     depth = best_pc.split("_")[1]
