@@ -35,7 +35,6 @@ from pcn.training import train_epoch
 
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
-from .pcgraph_topologies import stable_gamma
 from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
 
@@ -108,7 +107,7 @@ def _train(graph: PCGraph, x: np.ndarray, cfg: MemoryConfig, seed: int, desc) ->
 
 def _retrieve(graph: PCGraph, x: np.ndarray, noisy: np.ndarray, known, cfg) -> dict:
     """The retrieved images of every (corruption, query)."""
-    gamma = stable_gamma(graph, cfg.query_gamma)
+    gamma = pg.stable_gamma(graph, cfg.query_gamma)
     relax = {"stop": pcn.Tolerance(cfg.query_tol, cfg.query_max_steps), "gamma": gamma}
     xs, ns = jnp.asarray(x), jnp.asarray(noisy)
     out = {
@@ -232,9 +231,10 @@ then one adamw step, lr {cfg.learning_rate}, weight decay {cfg.weight_decay}) fo
 its bottom half (top half removed) or from it plus N(0, {cfg.noise_variance}) noise, by
 conditioning and by initialisation (noisy images by conditioning: the noisy pixels fixed,
 the hidden neurons relaxed, the retrieved image is the prediction mu of the pixels).
-Queries relax with gamma = min({cfg.query_gamma}, 1.8 / L) (L a bound on the energy's
-curvature from the trained weights; used: {used}) until every |dE| < {cfg.query_tol} or
-{cfg.query_max_steps} steps. Retrieved: MSE < {cfg.threshold} (thesis' criterion).
+Queries relax with gamma = min({cfg.query_gamma}, 1.8 / L) (`pg.stable_gamma`: L a bound
+on the energy's curvature from the trained weights; used: {used}) until every
+|dE| < {cfg.query_tol} or {cfg.query_max_steps} steps. Retrieved: MSE < {cfg.threshold}
+(thesis' criterion).
 Time per training-set size (train + queries): {secs}.
 
 {table}

@@ -162,24 +162,6 @@ QUICK = dataclasses.replace(
 )
 
 
-def stable_gamma(graph: PCGraph, gamma: float) -> float:
-    """`gamma`, lowered to at most 1.8 / L: L = 1 + the largest, over the nodes, sum of
-    the squared spectral norms of a node's outgoing weight blocks (plus 2 ||W|| for a
-    self-edge) bounds the curvature of the energy (Eq. 5.2) in any node's values when
-    |f'| <= 1, and SGD steps below 2 / L on such an energy cannot blow up. Trained
-    weights grow, so a step that was safe at initialisation may not be afterwards."""
-    curvature = {name: 1.0 for name in graph.names}
-    for edge in graph.edges:
-        module = graph.edge_module(edge)
-        weight = np.asarray(module.weight)
-        if getattr(module, "mask", None) is not None:
-            weight = np.where(np.asarray(module.mask), weight, 0.0)
-        norm = float(np.linalg.norm(weight, 2))
-        (parent,) = edge.parents
-        curvature[parent] += norm**2 + (2 * norm if parent == edge.child else 0.0)
-    return min(gamma, 1.8 / max(curvature.values()))
-
-
 # ---------------------------------------------------------------- Table 5.2
 
 
@@ -218,7 +200,7 @@ def _classify_accuracy(graph: PCGraph, ds: Dataset, cfg: TopologiesConfig) -> di
     """Test accuracy by conditioning on the pixels (`classify`), in chunks, with the
     relaxation steps and the fraction of examples that met the tolerance."""
     graph = _for_queries(graph)
-    gamma = stable_gamma(graph, cfg.classify_gamma)
+    gamma = pg.stable_gamma(graph, cfg.classify_gamma)
     hits, steps, converged = [], [], []
     for i in range(0, len(ds.x_test), 2000):
         result = pg.classify(
@@ -386,7 +368,7 @@ def _panels(
         )
         seconds[model] = time.perf_counter() - start
         losses[model] = curve["train_loss"]
-        relax["gamma"] = query_gamma[model] = stable_gamma(graph, cfg.query_gamma)
+        relax["gamma"] = query_gamma[model] = pg.stable_gamma(graph, cfg.query_gamma)
         results = {
             "denoise": pg.denoise(graph, jnp.asarray(noisy), **relax),
             "complete": pg.complete(graph, jnp.asarray(x), known, **relax),
@@ -540,8 +522,9 @@ graph at gamma 0.3 (weight decay 0, 1e-4, 1e-2; label precision 0.001-0.1), by f
 forward-pass test accuracy (87.5-89.3%; weight decay 0 scored 89.32%, 1e-4 with precision
 0.03 89.22%, a difference within the run-to-run spread; 1e-4 was kept). Test accuracy
 on {r["test_examples"]} images by query by conditioning (`classify`: pixels fixed, the
-rest relaxed from zero with gamma = min({cfg.classify_gamma}, 1.8 / L) (`stable_gamma`, L a
-bound on the energy's curvature from the trained weights; used: {classify_gammas};
+rest relaxed from zero with gamma = min({cfg.classify_gamma}, 1.8 / L) (`pg.stable_gamma`,
+L = max precision x (1 + ||W||)^2 >= the energy's curvature, from the trained weights;
+used: {classify_gammas};
 heavy-ball momentum {cfg.classify_momentum}) until every |dE| <
 {cfg.classify_tol} or {cfg.classify_max_steps} steps; the label node at unit precision,
 which has the same equilibrium). RBM: {cfg.rbm_hidden} binary hidden units, Bernoulli

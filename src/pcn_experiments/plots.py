@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def image_grid(
@@ -64,6 +65,8 @@ def curves(
         ax.plot(xs, values, marker="o" if len(values) < 50 else None, label=label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if x is None:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if log:
         ax.set_yscale("log")
     if title:
