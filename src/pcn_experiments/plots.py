@@ -65,7 +65,7 @@ def curves(
         ax.plot(xs, values, marker="o" if len(values) < 50 else None, label=label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if x is None:
+    if x is None or xlabel == "epoch":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if log:
         ax.set_yscale("log")
