@@ -1,5 +1,5 @@
 """Pieces the supervised experiments share: data subsets, side-by-side BP/PC training
-from the same initial weights, and the accuracy-curve figure."""
+from the same initial weights."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import optax
 from tqdm.auto import tqdm
@@ -185,29 +184,3 @@ def compare_bp_pc(
     for c in curves.values():
         c.pop("energy")
     return {"curves": curves, "energy_trace": energy}
-
-
-def accuracy_figure(curves: dict[str, dict[str, list]], title: str) -> plt.Figure:
-    """Test accuracy per epoch, one line per method."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for label, c in curves.items():
-        epochs = np.arange(1, len(c["test_accuracy"]) + 1)
-        ax.plot(epochs, 100 * np.asarray(c["test_accuracy"]), marker="o", label=label.upper())
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return fig
-
-
-def energy_figure(trace: np.ndarray, title: str) -> plt.Figure:
-    """Mean energy per example over the relaxation steps."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(np.arange(len(trace)), trace, marker=".")
-    ax.set_xlabel("relaxation step t")
-    ax.set_ylabel("energy per example")
-    ax.set_yscale("log")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    return fig

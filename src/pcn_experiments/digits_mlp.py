@@ -9,8 +9,9 @@ import jax
 
 from pcn.models import mlp
 
-from .common import SupervisedConfig, accuracy_figure, compare_bp_pc, energy_figure, load_subset
+from .common import SupervisedConfig, compare_bp_pc, load_subset
 from .output import markdown_table, save_figure
+from .plots import curves as curves_figure
 from .registry import Report, RunContext, choose_config, experiment
 
 FULL = SupervisedConfig(
@@ -32,9 +33,18 @@ def run(ctx: RunContext) -> Report:
     graph = mlp(cfg.sizes, activation=cfg.activation, key=jax.random.key(ctx.seed))
     out = compare_bp_pc(graph, ds, cfg, ctx)
     curves = out["curves"]
-    save_figure(accuracy_figure(curves, "digits MLP"), ctx.out / "accuracy.png")
+    accuracies = {k.upper(): c["test_accuracy"] for k, c in curves.items()}
+    fig = curves_figure(accuracies, "test accuracy (%)", "digits MLP", scale=100)
+    save_figure(fig, ctx.out / "accuracy.png")
     save_figure(
-        energy_figure(out["energy_trace"], "PC relaxation energy, last epoch (mean)"),
+        curves_figure(
+            {"PC": out["energy_trace"]},
+            "energy per example",
+            "PC relaxation energy, last epoch (mean)",
+            first=0,
+            xlabel="relaxation step t",
+            log=True,
+        ),
         ctx.out / "energy.png",
     )
     final = {k: c["test_accuracy"][-1] for k, c in curves.items()}

@@ -13,7 +13,6 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 
 from pcn.algorithms import BP, IL
@@ -22,6 +21,8 @@ from pcn.training import predict, reconstruct
 
 from .common import TrainingRun, check_settings, load_subset, train_runs
 from .output import markdown_table, save_figure
+from .plots import curves as curves_figure
+from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
 
 
@@ -52,30 +53,6 @@ FULL = GenerativeConfig(
 )
 QUICK = dataclasses.replace(FULL, epochs=1, eval_steps=30)
 QUICK_DATA = {"train": 3000, "test": 300}
-
-
-def _image_grid(rows: dict[str, np.ndarray], shape: tuple[int, ...]) -> plt.Figure:
-    n = next(iter(rows.values())).shape[0]
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.9, len(rows) * 1.0))
-    for r, (label, images) in enumerate(rows.items()):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.imshow(images[c].reshape(shape), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    return fig
-
-
-def _loss_figure(curves: dict[str, list[float]]) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for label, values in curves.items():
-        ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test reconstruction MSE")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return fig
 
 
 @experiment(
@@ -132,13 +109,13 @@ def run(ctx: RunContext) -> Report:
     recon = {k: reconstructions(k, g, shown) for k, g in trained.items()}
     test_mse = {k: v[-1] for k, v in curves.items()}
     save_figure(
-        _image_grid(
+        image_grid(
             {"original": shown, "PC": recon["pc"], "BP AE": recon["bp_autoencoder"]},
             ds.image_shape,
         ),
         ctx.out / "reconstructions.png",
     )
-    save_figure(_loss_figure(curves), ctx.out / "test_mse.png")
+    save_figure(curves_figure(curves, "test reconstruction MSE"), ctx.out / "test_mse.png")
     results = {
         "dataset": "fashion-mnist",
         "train_examples": len(ds.x_train),

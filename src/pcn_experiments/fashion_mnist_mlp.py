@@ -15,12 +15,11 @@ from pcn.models import mlp
 
 from .common import (
     SupervisedConfig,
-    accuracy_figure,
     compare_bp_pc,
-    energy_figure,
     load_subset,
 )
 from .output import markdown_table, save_figure
+from .plots import curves as curves_figure
 from .registry import Report, RunContext, choose_config, experiment
 
 FULL = SupervisedConfig(
@@ -54,9 +53,18 @@ def run(ctx: RunContext) -> Report:
     ablation = {"pc_unit_precision": (unit, IL(cfg.steps, gamma=cfg.gamma))}
     out = compare_bp_pc(graph, ds, cfg, ctx, extra=ablation)
     curves = out["curves"]
-    save_figure(accuracy_figure(curves, "Fashion-MNIST MLP"), ctx.out / "accuracy.png")
+    accuracies = {k.upper(): c["test_accuracy"] for k, c in curves.items()}
+    fig = curves_figure(accuracies, "test accuracy (%)", "Fashion-MNIST MLP", scale=100)
+    save_figure(fig, ctx.out / "accuracy.png")
     save_figure(
-        energy_figure(out["energy_trace"], "PC relaxation, last epoch (mean)"),
+        curves_figure(
+            {"PC": out["energy_trace"]},
+            "energy per example",
+            "PC relaxation, last epoch (mean)",
+            first=0,
+            xlabel="relaxation step t",
+            log=True,
+        ),
         ctx.out / "energy.png",
     )
     final = {k: c["test_accuracy"][-1] for k, c in curves.items()}

@@ -30,6 +30,8 @@ from pcn.vae import LATENT, decode, encode, vae_batch, vae_loss, vae_mlp
 
 from .common import TrainingRun, check_settings, load_subset, train_runs
 from .output import markdown_table, save_figure
+from .plots import curves as curves_figure
+from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
 
 METHODS = ("bp", "pc_fkl")
@@ -114,33 +116,6 @@ def _pc(steps: int, gamma: float, momentum: float, latent_gamma: float = 0.0) ->
     return IL(steps, gamma=gamma)
 
 
-def _loss_figure(curves: dict, dataset: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for method in curves:
-        loss = curves[method]["test_loss"]
-        ax.plot(np.arange(len(loss)), loss, marker="o", label=LABELS[method])
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test loss (reconstruction + KL)")
-    ax.set_title(f"VAE on {dataset}")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return fig
-
-
-def _grid(rows: dict[str, np.ndarray], shape: tuple[int, ...], title: str) -> plt.Figure:
-    n = next(iter(rows.values())).shape[0]
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.8, len(rows) * 0.9), squeeze=False)
-    for r, (label, images) in enumerate(rows.items()):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.imshow(images[c].reshape(shape[-2:]), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    return fig
-
-
 def _pictures(
     graphs: dict[str, PCGraph], x: np.ndarray, shape: tuple[int, ...], seed: int
 ) -> dict[str, plt.Figure]:
@@ -165,13 +140,13 @@ def _pictures(
             decode(graph, (1 - alphas) * u[0][None] + alphas * u[1][None])
         )
     return {
-        "reconstructions": _grid(recon, shape, "test images and their reconstructions (mean)"),
-        "posterior_samples": _grid(
+        "reconstructions": image_grid(recon, shape, "test images and their reconstructions (mean)"),
+        "posterior_samples": image_grid(
             {"data": np.repeat(np.asarray(source), 10, axis=0), **samples},
             shape,
             "decoded samples from the posterior N(u, sigma^2) of one test image",
         ),
-        "interpolation": _grid(
+        "interpolation": image_grid(
             interp, shape, "decoded interpolation between the latent means of two test images"
         ),
     }
@@ -227,7 +202,9 @@ def _run_dataset(name: str, cfg: VAEConfig, ctx: RunContext) -> dict[str, Any]:
     shown = {m: trained[m] for m in METHODS}
     for kind, fig in _pictures(shown, ds.x_test, ds.image_shape, ctx.seed).items():
         save_figure(fig, ctx.out / f"{kind}_{name}.png")
-    save_figure(_loss_figure(curves, name), ctx.out / f"test_loss_{name}.png")
+    losses = {LABELS[m]: c["test_loss"] for m, c in curves.items()}
+    fig = curves_figure(losses, "test loss (reconstruction + KL)", f"VAE on {name}", first=0)
+    save_figure(fig, ctx.out / f"test_loss_{name}.png")
     return {
         "test_loss": final,
         "relative_gap": (final["pc_fkl"] - final["bp"]) / final["bp"],

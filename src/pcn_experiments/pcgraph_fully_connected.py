@@ -21,7 +21,6 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 import optax
 from tqdm.auto import tqdm
@@ -43,6 +42,8 @@ from pcn.pcgraphs import (
 
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
+from .plots import curves as curves_figure
+from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
 
 MODELS = ("pc_graph", "hopfield", "boltzmann", "almeida_pineda")
@@ -358,23 +359,6 @@ def _panels(cfg, graph, ds, seed: int) -> tuple[dict, dict, dict]:
     return rows, mse, stats
 
 
-def _grid(rows: dict[str, np.ndarray], title: str) -> plt.Figure:
-    """One image per column, one row per entry of `rows`."""
-    names = list(rows)
-    cols = len(next(iter(rows.values())))
-    fig, axes = plt.subplots(len(names), cols, figsize=(1.1 * cols, 1.2 * len(names) + 0.4))
-    axes = np.asarray(axes).reshape(len(names), cols)
-    for r, name in enumerate(names):
-        for c in range(cols):
-            ax = axes[r, c]
-            ax.imshow(np.clip(rows[name][c].reshape(SIDE, SIDE), 0, 1), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_ylabel(name, fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    return fig
-
-
 def _split_validation(ds, n: int, seed: int):
     """Hold out `n` random training images for early stopping (the test set is only
     used once, for the reported numbers)."""
@@ -382,19 +366,6 @@ def _split_validation(ds, n: int, seed: int):
     held, kept = order[:n], order[n:]
     val = (ds.x_train[held], ds.y_train[held])
     return dataclasses.replace(ds, x_train=ds.x_train[kept], y_train=ds.y_train[kept]), val
-
-
-def _validation_figure(curves: dict[str, dict], name: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for model in MODELS:
-        c = curves[model]
-        ax.plot(c["epoch"], 100 * np.asarray(c["validation_accuracy"]), marker="o", label=model)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(f"{name}: early stopping checks")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return fig
 
 
 def _run_dataset(cfg, ctx, name: str) -> tuple[dict, dict[str, dict]]:
@@ -589,9 +560,19 @@ def run(ctx: RunContext) -> Report:
         results[name], all_rows[name] = _run_dataset(cfg, ctx, name)
     for name, rows in all_rows.items():
         curves = results[name]["validation"]
-        save_figure(_validation_figure(curves, name), ctx.out / f"{name}_validation.png")
+        fig = curves_figure(
+            {m: curves[m]["validation_accuracy"] for m in MODELS},
+            "validation accuracy (%)",
+            f"{name}: early stopping checks",
+            x={m: curves[m]["epoch"] for m in MODELS},
+            scale=100,
+        )
+        save_figure(fig, ctx.out / f"{name}_validation.png")
         for panel in PANELS:
-            save_figure(_grid(rows[panel], f"{name}: {panel}"), ctx.out / f"{name}_{panel}.png")
+            save_figure(
+                image_grid(rows[panel], (SIDE, SIDE), f"{name}: {panel}"),
+                ctx.out / f"{name}_{panel}.png",
+            )
     wall = time.perf_counter() - start
     out = {"config": dataclasses.asdict(cfg), **results, "wall_seconds": wall}
     return Report(out, _markdown(cfg, results, wall))

@@ -35,7 +35,7 @@ from pcn.training import train_epoch
 
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
-from .pcgraph_topologies import stable_gamma
+from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
 
 CORRUPTIONS = ("half", "noise")
@@ -107,7 +107,7 @@ def _train(graph: PCGraph, x: np.ndarray, cfg: MemoryConfig, seed: int, desc) ->
 
 def _retrieve(graph: PCGraph, x: np.ndarray, noisy: np.ndarray, known, cfg) -> dict:
     """The retrieved images of every (corruption, query)."""
-    gamma = stable_gamma(graph, cfg.query_gamma)
+    gamma = pg.stable_gamma(graph, cfg.query_gamma)
     relax = {"stop": pcn.Tolerance(cfg.query_tol, cfg.query_max_steps), "gamma": gamma}
     xs, ns = jnp.asarray(x), jnp.asarray(noisy)
     out = {
@@ -149,14 +149,7 @@ def _examples_figure(x, noisy, known, images, shape, k: int = 8) -> plt.Figure:
         "noise, cond. (mu)": images[("noise", "condition")][:k],
         "noise, init.": images[("noise", "initialisation")][:k],
     }
-    fig, axes = plt.subplots(len(rows), k, figsize=(k * 0.8, len(rows) * 0.85), squeeze=False)
-    for r, (label, imgs) in enumerate(rows.items()):
-        for c in range(k):
-            axes[r, c].imshow(np.clip(imgs[c].reshape(shape), 0, 1), cmap="gray", vmin=0, vmax=1)
-            axes[r, c].set_xticks([])
-            axes[r, c].set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    return fig
+    return image_grid(rows, shape)
 
 
 @experiment(
@@ -238,9 +231,10 @@ then one adamw step, lr {cfg.learning_rate}, weight decay {cfg.weight_decay}) fo
 its bottom half (top half removed) or from it plus N(0, {cfg.noise_variance}) noise, by
 conditioning and by initialisation (noisy images by conditioning: the noisy pixels fixed,
 the hidden neurons relaxed, the retrieved image is the prediction mu of the pixels).
-Queries relax with gamma = min({cfg.query_gamma}, 1.8 / L) (L a bound on the energy's
-curvature from the trained weights; used: {used}) until every |dE| < {cfg.query_tol} or
-{cfg.query_max_steps} steps. Retrieved: MSE < {cfg.threshold} (thesis' criterion).
+Queries relax with gamma = min({cfg.query_gamma}, 1.8 / L) (`pg.stable_gamma`: L a bound
+on the energy's curvature from the trained weights; used: {used}) until every
+|dE| < {cfg.query_tol} or {cfg.query_max_steps} steps. Retrieved: MSE < {cfg.threshold}
+(thesis' criterion).
 Time per training-set size (train + queries): {secs}.
 
 {table}

@@ -22,7 +22,6 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 import optax
 from tqdm.auto import tqdm
@@ -40,6 +39,8 @@ from pcn.training import train_epoch
 
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
+from .plots import curves as curves_figure
+from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
 
 GENERATIVE_MODELS = ("generative", "lateral", "assemblies")
@@ -161,24 +162,6 @@ QUICK = dataclasses.replace(
 )
 
 
-def stable_gamma(graph: PCGraph, gamma: float) -> float:
-    """`gamma`, lowered to at most 1.8 / L: L = 1 + the largest, over the nodes, sum of
-    the squared spectral norms of a node's outgoing weight blocks (plus 2 ||W|| for a
-    self-edge) bounds the curvature of the energy (Eq. 5.2) in any node's values when
-    |f'| <= 1, and SGD steps below 2 / L on such an energy cannot blow up. Trained
-    weights grow, so a step that was safe at initialisation may not be afterwards."""
-    curvature = {name: 1.0 for name in graph.names}
-    for edge in graph.edges:
-        module = graph.edge_module(edge)
-        weight = np.asarray(module.weight)
-        if getattr(module, "mask", None) is not None:
-            weight = np.where(np.asarray(module.mask), weight, 0.0)
-        norm = float(np.linalg.norm(weight, 2))
-        (parent,) = edge.parents
-        curvature[parent] += norm**2 + (2 * norm if parent == edge.child else 0.0)
-    return min(gamma, 1.8 / max(curvature.values()))
-
-
 # ---------------------------------------------------------------- Table 5.2
 
 
@@ -217,7 +200,7 @@ def _classify_accuracy(graph: PCGraph, ds: Dataset, cfg: TopologiesConfig) -> di
     """Test accuracy by conditioning on the pixels (`classify`), in chunks, with the
     relaxation steps and the fraction of examples that met the tolerance."""
     graph = _for_queries(graph)
-    gamma = stable_gamma(graph, cfg.classify_gamma)
+    gamma = pg.stable_gamma(graph, cfg.classify_gamma)
     hits, steps, converged = [], [], []
     for i in range(0, len(ds.x_test), 2000):
         result = pg.classify(
@@ -385,7 +368,7 @@ def _panels(
         )
         seconds[model] = time.perf_counter() - start
         losses[model] = curve["train_loss"]
-        relax["gamma"] = query_gamma[model] = stable_gamma(graph, cfg.query_gamma)
+        relax["gamma"] = query_gamma[model] = pg.stable_gamma(graph, cfg.query_gamma)
         results = {
             "denoise": pg.denoise(graph, jnp.asarray(noisy), **relax),
             "complete": pg.complete(graph, jnp.asarray(x), known, **relax),
@@ -435,22 +418,6 @@ def _panels(
     }
 
 
-def _grid(rows: dict[str, np.ndarray], shape: tuple[int, ...], title: str) -> plt.Figure:
-    """Images in rows (one row per label), grey levels clipped to [0, 1]."""
-    n = max(len(v) for v in rows.values())
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.8, len(rows) * 0.85), squeeze=False)
-    for r, (label, images) in enumerate(rows.items()):
-        for c in range(n):
-            ax = axes[r, c]
-            if c < len(images):
-                ax.imshow(np.clip(images[c].reshape(shape), 0, 1), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    return fig
-
-
 TASK_TITLES = {
     "denoise": "Denoising by initialisation (Fig. 5.6)",
     "complete": "Completion of the bottom half by conditioning on the top half (Fig. 5.7)",
@@ -467,20 +434,7 @@ def _figures(panels: dict[str, Any], cfg: TopologiesConfig, shape, out) -> None:
         else:
             rows = {"original": panels["originals"][:k], "given": panels["corrupted"][task][:k]}
         rows.update({m: v[:k] for m, v in by_model.items()})
-        save_figure(_grid(rows, shape, TASK_TITLES[task]), out / f"{task}.png")
-
-
-def _accuracy_figure(curves: dict[str, dict[str, list[float]]]) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for name, c in curves.items():
-        if c.get("test_accuracy"):
-            ax.plot(np.arange(1, len(c["test_accuracy"]) + 1), 100 * np.asarray(c["test_accuracy"]),
-                    marker="o", label=name)  # fmt: skip
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy, forward pass (%)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return fig
+        save_figure(image_grid(rows, shape, TASK_TITLES[task]), out / f"{task}.png")
 
 
 @experiment(
@@ -493,7 +447,11 @@ def run(ctx: RunContext) -> Report:
     table = _table(cfg, ds, ctx)
     panels = _panels(cfg, ds, table.pop("rbm"), ctx)
     _figures(panels, cfg, ds.image_shape, ctx.out)
-    save_figure(_accuracy_figure(table["curves"]), ctx.out / "accuracy.png")
+    accuracies = {
+        m: c["test_accuracy"] for m, c in table["curves"].items() if c.get("test_accuracy")
+    }
+    fig = curves_figure(accuracies, "test accuracy, forward pass (%)", scale=100)
+    save_figure(fig, ctx.out / "accuracy.png")
     acc = table["test_accuracy"]
     best_pc = max((k for k in acc if k.startswith("pc_")), key=acc.get)
     depth = best_pc.split("_")[1]
@@ -564,8 +522,9 @@ graph at gamma 0.3 (weight decay 0, 1e-4, 1e-2; label precision 0.001-0.1), by f
 forward-pass test accuracy (87.5-89.3%; weight decay 0 scored 89.32%, 1e-4 with precision
 0.03 89.22%, a difference within the run-to-run spread; 1e-4 was kept). Test accuracy
 on {r["test_examples"]} images by query by conditioning (`classify`: pixels fixed, the
-rest relaxed from zero with gamma = min({cfg.classify_gamma}, 1.8 / L) (`stable_gamma`, L a
-bound on the energy's curvature from the trained weights; used: {classify_gammas};
+rest relaxed from zero with gamma = min({cfg.classify_gamma}, 1.8 / L) (`pg.stable_gamma`,
+L = max precision x (1 + ||W||)^2 >= the energy's curvature, from the trained weights;
+used: {classify_gammas};
 heavy-ball momentum {cfg.classify_momentum}) until every |dE| <
 {cfg.classify_tol} or {cfg.classify_max_steps} steps; the label node at unit precision,
 which has the same equilibrium). RBM: {cfg.rbm_hidden} binary hidden units, Bernoulli

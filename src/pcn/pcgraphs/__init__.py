@@ -32,6 +32,8 @@ from .build import weight_matrix as weight_matrix
 from .query import condition as condition
 from .query import fix_neurons as fix_neurons
 from .query import initialise as initialise
+from .stability import curvature_bound as curvature_bound
+from .stability import stable_gamma as stable_gamma
 from .tasks import TaskResult as TaskResult
 from .tasks import classify as classify
 from .tasks import complete as complete
