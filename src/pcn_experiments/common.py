@@ -105,7 +105,7 @@ def train_runs(
             step,
             run.graph,
             order,
-            run.make_batch,
+            lambda b, make=run.make_batch: make(*b),
             lambda g, label=label: {metric: evaluate(label, g)},
         )
         result = fit(learner, epochs=epochs, ctx=ctx, label=label)
