@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -109,19 +109,30 @@ def fit(
     ctx: RunContext,
     label: str,
     evals_per_epoch: int = 1,
+    eval_points: Callable[[int], Collection[int]] | None = None,
     evaluate_first: bool = False,
     best: str | None = None,
     minimize: bool = False,
+    step_losses: bool = False,
+    keep: int | None = None,
 ) -> FitResult[S]:
     """Train `learner` for `epochs`, evaluating `evals_per_epoch` times per epoch
-    (evenly spaced, the last after the epoch's last batch) and, with `evaluate_first`,
-    before training. After every epoch the state and the history are checkpointed in
+    (evenly spaced, the last after the epoch's last batch; or after the steps, counted
+    from 1 within the epoch, that `eval_points(batches in the epoch)` names) and, with
+    `evaluate_first`, before training. With `step_losses` every step's loss is kept too
+    (history "step_loss"); an info without `loss` (a baseline's step) records none.
+
+    After every epoch the state and the history are checkpointed in
     `ctx.out/checkpoints/<label>/`; with `ctx.resume` training continues after the
-    latest checkpoint there. With `best` (an evaluation name), the state of the best
-    value so far (largest, or smallest with `minimize`) is also kept, in `best.ckpt`.
+    latest checkpoint there. With `best` (an evaluation name), a copy of the state of
+    the best value so far (largest, or smallest with `minimize`) is also kept, in
+    `best.ckpt`. With `keep`, only the latest `keep` epoch checkpoints stay on disk
+    (for many short epochs of a large state).
     """
     check_at_least("epochs", epochs, 1)
     check_at_least("evals_per_epoch", evals_per_epoch, 1)
+    if keep is not None:
+        check_at_least("keep", keep, 1, hint="None keeps every checkpoint.")
     folder = Path(ctx.out) / "checkpoints" / label
     state = learner.init()
     history: dict[str, Any] = {"step": [], "train_loss": [], "epoch_seconds": [], "energy": []}
@@ -147,7 +158,7 @@ def fit(
         if best is not None:
             value = values[best]
             if best_value is None or (value < best_value if minimize else value > best_value):
-                best_state, best_value = state, value
+                best_state, best_value = _copy(state), value
                 save_checkpoint(folder / BEST_FILE, state, metadata={"value": value, "step": done})
         bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
 
@@ -164,13 +175,14 @@ def fit(
             raise ValueError(
                 f"{label}: epoch {epoch} has no batches; lower `batch_size` or give more data."
             )
-        eval_at = _eval_points(len(pieces), evals_per_epoch)
+        eval_at = (eval_points or (lambda n: _eval_points(n, evals_per_epoch)))(len(pieces))
         losses, traces = [], []
         seconds, first = 0.0, 0.0
         start = time.perf_counter()
         for i, batch in enumerate(pieces):
             state, info = learner.step(state, batch)
-            losses.append(info.loss)
+            if getattr(info, "loss", None) is not None:
+                losses.append(info.loss)
             if getattr(info, "energy_trace", None) is not None:
                 traces.append(info.energy_trace)
             if i == 0:
@@ -182,7 +194,11 @@ def fit(
                 seconds += time.perf_counter() - start
                 record(done)
                 start = time.perf_counter()
-        history["train_loss"].append(float(np.asarray(jax.device_get(jnp.stack(losses))).mean()))
+        if losses:
+            losses = np.asarray(jax.device_get(jnp.stack(losses)))
+            history["train_loss"].append(float(losses.mean()))
+            if step_losses:
+                history.setdefault("step_loss", []).extend(losses.tolist())
         history["epoch_seconds"].append(seconds)
         if traces:
             history["energy"] = np.asarray(
@@ -196,9 +212,16 @@ def fit(
         meta = {"epoch": epoch, "curves": history, "timed_steps": timed_steps}
         meta.update(timed_seconds=timed_seconds, steps_done=done)
         save_checkpoint(checkpoint_path(folder, epoch), state, metadata=meta)
+        if keep is not None and epoch >= keep:
+            checkpoint_path(folder, epoch - keep).unlink(missing_ok=True)
         bar.update()
     bar.close()
     return FitResult(state, best_state, history, timed_steps, timed_seconds)
+
+
+def _copy(tree: Any) -> Any:
+    """A copy of the arrays of `tree` that a step donating its state cannot overwrite."""
+    return jax.tree.map(lambda a: a.copy() if isinstance(a, jax.Array) else a, tree)
 
 
 def _check_energy(history: dict[str, Any], label: str, epoch: int) -> None:
