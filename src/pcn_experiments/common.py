@@ -4,22 +4,20 @@ from the same initial weights."""
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 from pcn import data as pcn_data
 from pcn._validation import check_at_least, check_positive
 from pcn.algorithms import BP, IL, AbstractAlgorithm, make_train_step
-from pcn.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from pcn.graph import PCGraph
-from pcn.training import accuracy, supervised_batch, train_epoch
+from pcn.training import accuracy, supervised_batch
 
 from .registry import RunContext
+from .trainer import fit, shuffled_batches, train_step_learner
 
 
 def load_subset(
@@ -93,66 +91,31 @@ def train_runs(
     epoch times, the last epoch's mean energy trace and the compiled step time.
     Returns these curves and the trained graphs, by label.
 
-    After every epoch the training state is checkpointed under `ctx.out/checkpoints/`;
-    with `ctx.resume` a run continues from the latest checkpoint of each method.
+    Each run trains through `trainer.fit` (checkpoints under `ctx.out/checkpoints/<label>/`
+    after every epoch; with `ctx.resume` a run continues from the latest one).
     """
     optimizer = optax.adam(learning_rate)
     curves: dict[str, dict[str, Any]] = {}
     trained: dict[str, PCGraph] = {}
+    order = shuffled_batches(ds.x_train, ds.y_train, batch_size, ctx.seed)
     for label, run in runs.items():
         step = make_train_step(run.graph, run.algorithm, optimizer)
-        state = step.init(run.graph)
-        folder = ctx.out / "checkpoints" / label
-        c = {metric: [], "train_loss": [], "epoch_seconds": [], "energy": []}
-        timed_steps, timed_seconds, first_epoch = 0, 0.0, 0
-        latest = latest_checkpoint(folder) if ctx.resume else None
-        if latest is not None:
-            state, meta = load_checkpoint(latest, state)
-            c, first_epoch = meta["curves"], meta["epoch"] + 1
-            timed_steps, timed_seconds = meta["timed_steps"], meta["timed_seconds"]
-        bar = tqdm(
-            range(first_epoch, epochs),
-            desc=label,
-            unit="epoch",
-            initial=first_epoch,
-            total=epochs,
-            disable=not ctx.progress,
+        learner = train_step_learner(
+            step,
+            run.graph,
+            order,
+            lambda b, make=run.make_batch: make(*b),
+            lambda g, label=label: {metric: evaluate(label, g)},
         )
-        for epoch in bar:
-            state, stats = train_epoch(
-                step,
-                state,
-                run.make_batch,
-                ds.x_train,
-                ds.y_train,
-                batch_size=batch_size,
-                seed=ctx.seed * 1000 + epoch,
-            )
-            c[metric].append(evaluate(label, step.graph(state)))
-            bar.set_postfix({metric: f"{c[metric][-1]:.4g}", "loss": f"{stats.loss:.3g}"})
-            c["train_loss"].append(stats.loss)
-            c["epoch_seconds"].append(stats.seconds)
-            c["energy"] = stats.energy.tolist()
-            if len(c["energy"]) > 1 and c["energy"][-1] > c["energy"][0]:
-                c.setdefault("relaxation_rose", []).append(epoch)
-                warnings.warn(
-                    f"{label}: in epoch {epoch} the mean relaxation energy rose from "
-                    f"{c['energy'][0]:.4g} before the first value step to {c['energy'][-1]:.4g} "
-                    "before the last: the relaxation is unstable. Lower the value step "
-                    "(`gamma`), for the stiffest node at least.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-            # the first step of a process compiles; it is left out of the step time
-            compiled = epoch == first_epoch
-            timed_steps += stats.steps - compiled
-            timed_seconds += stats.seconds - (stats.first_step_seconds if compiled else 0.0)
-            meta = {"epoch": epoch, "curves": c, "timed_steps": timed_steps}
-            meta["timed_seconds"] = timed_seconds
-            save_checkpoint(checkpoint_path(folder, epoch), state, metadata=meta)
-        c["ms_per_step"] = 1e3 * timed_seconds / max(timed_steps, 1)
+        result = fit(learner, epochs=epochs, ctx=ctx, label=label)
+        h = result.history
+        c = {metric: h[metric], "train_loss": h["train_loss"]}
+        c.update({"epoch_seconds": h["epoch_seconds"], "energy": h["energy"]})
+        if "relaxation_rose" in h:
+            c["relaxation_rose"] = h["relaxation_rose"]
+        c["ms_per_step"] = result.ms_per_step
         curves[label] = c
-        trained[label] = step.graph(state)
+        trained[label] = step.graph(result.state)
     return curves, trained
 
 

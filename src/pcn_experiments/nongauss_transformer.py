@@ -13,16 +13,13 @@ same weights and see the same batches. Perplexity is measured by forward passes.
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 from pcn import data as pcn_data
 from pcn._validation import check_at_least, check_positive
@@ -43,6 +40,7 @@ from pcn.memory import step_memory
 from .common import check_settings
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment
+from .trainer import fit, train_step_learner
 
 LABELS = {"bp": "BP", "pc_f": "PC_F", "pc_fkl": "PC_FKL", "bp_repeat": "BP, k updates"}
 
@@ -144,45 +142,50 @@ def algorithm_of(method: str, cfg: TransformerConfig) -> AbstractAlgorithm:
 def train_one(
     graph: PCGraph,
     algorithm: AbstractAlgorithm,
-    text: pcn_data.TokenizedText,
     train: np.ndarray,
     dev: np.ndarray,
     cfg: TransformerConfig,
     *,
     seed: int,
-    desc: str,
-    progress: bool,
+    label: str,
+    ctx: RunContext,
 ) -> tuple[PCGraph, dict[str, Any]]:
-    """Adam on the weights over `cfg.epochs` shuffled epochs of `train`; dev perplexity
-    `cfg.evals_per_epoch` times per epoch (and before training)."""
+    """Adam on the weights over `cfg.epochs` shuffled epochs of `train` (whole batches;
+    checkpointed under `label`); dev perplexity `cfg.evals_per_epoch` times per epoch
+    (and before training)."""
     step = make_train_step(graph, algorithm, optax.adam(cfg.learning_rate, eps=cfg.adam_eps))
-    state = step.init(graph)
     per_epoch = len(train) // cfg.batch_size
-    eval_at = set(np.linspace(0, per_epoch, cfg.evals_per_epoch + 1).astype(int)[1:].tolist())
-    curve = {"step": [0], "dev_perplexity": [perplexity(graph, dev)], "train_loss": []}
-    seconds, done = 0.0, 0
-    bar = tqdm(total=cfg.epochs * per_epoch, desc=desc, leave=False, disable=not progress)
-    for epoch in range(cfg.epochs):
+
+    def batches(epoch: int) -> list[np.ndarray]:
         order = np.random.default_rng([seed, epoch]).permutation(len(train))
-        losses = []
-        for i in range(per_epoch):
-            rows = train[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]]
-            start = time.perf_counter()
-            state, info = step(state, lm_batch(graph, rows))
-            losses.append(info.loss)
-            jax.block_until_ready(info.loss)
-            seconds += time.perf_counter() - start
-            done += 1
-            bar.update()
-            if i + 1 in eval_at:
-                curve["step"].append(done)
-                curve["dev_perplexity"].append(perplexity(step.graph(state), dev))
-                bar.set_postfix(dev_ppl=f"{curve['dev_perplexity'][-1]:.1f}")
-        curve["train_loss"].append(float(np.mean(jax.device_get(jnp.stack(losses)))))
-    bar.close()
-    curve["train_seconds"] = seconds
-    curve["ms_per_step"] = 1e3 * seconds / max(done, 1)
-    return step.graph(state), curve
+        return [
+            train[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]] for i in range(per_epoch)
+        ]
+
+    learner = train_step_learner(
+        step,
+        graph,
+        batches,
+        lambda rows: lm_batch(graph, rows),
+        lambda g: {"dev_perplexity": perplexity(g, dev)},
+    )
+    result = fit(
+        learner,
+        epochs=cfg.epochs,
+        ctx=ctx,
+        label=label,
+        evals_per_epoch=cfg.evals_per_epoch,
+        evaluate_first=True,
+    )
+    h = result.history
+    curve = {
+        "step": h["step"],
+        "dev_perplexity": h["dev_perplexity"],
+        "train_loss": h["train_loss"],
+    }
+    curve["train_seconds"] = result.train_seconds
+    curve["ms_per_step"] = result.ms_per_step
+    return step.graph(result.state), curve
 
 
 def _alignment(graph: PCGraph, rows: np.ndarray, cfg: TransformerConfig) -> dict[str, dict]:
@@ -291,15 +294,7 @@ def _run(ctx: RunContext, cfg: TransformerConfig) -> Report:
                 batch = lm_batch(graph, train[: cfg.batch_size])
                 memory[variant] = step_memory(graph, algorithm, optimizer, batch).as_dict()
             graph, curve = train_one(
-                graph,
-                algorithm,
-                text,
-                train,
-                dev,
-                cfg,
-                seed=seed,
-                desc=f"{method} seed {s}",
-                progress=ctx.progress,
+                graph, algorithm, train, dev, cfg, seed=seed, label=f"{method}-seed{s}", ctx=ctx
             )
             curve["test_perplexity"] = perplexity(graph, text.test)
             curves[method].append(curve)

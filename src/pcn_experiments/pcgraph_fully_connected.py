@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 import pcn
 from pcn import data as pcn_data
@@ -45,6 +44,7 @@ from .output import markdown_table, save_figure
 from .plots import curves as curves_figure
 from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
+from .trainer import Learner, fit
 
 MODELS = ("pc_graph", "hopfield", "boltzmann", "almeida_pineda")
 PANELS = ("generate", "complete", "denoise", "complete_label")
@@ -148,7 +148,8 @@ class _Learner:
     that later steps cannot overwrite) and its classifier."""
 
     state: Any
-    step: Callable[[Any, jax.Array, jax.Array, jax.Array], Any]  # (state, x, y, key)
+    # (state, x, y, key) -> (state, info: None, or with the step's `loss`)
+    step: Callable[[Any, jax.Array, jax.Array, jax.Array], tuple[Any, Any]]
     model: Callable[[Any], Any]
     predict: Callable[[Any, jax.Array], jax.Array]  # (model, images) -> classes
 
@@ -157,9 +158,8 @@ def _copy(tree: Any) -> Any:
     return jax.tree.map(lambda a: jnp.array(a, copy=True) if eqx.is_array(a) else a, tree)
 
 
-def _pc_learner(cfg, ds, seed: int, losses: list[float]) -> _Learner:
-    """Algorithm 8 on the fully connected graph (`trainer`); training energies go to
-    `losses`."""
+def _pc_learner(cfg, ds, seed: int) -> _Learner:
+    """Algorithm 8 on the fully connected graph (`trainer`)."""
     topology = fully_connected(
         ds.num_features + ds.num_classes + cfg.hidden,
         sensory=ds.num_features,
@@ -177,9 +177,7 @@ def _pc_learner(cfg, ds, seed: int, losses: list[float]) -> _Learner:
     )
 
     def step(state, x, y, key):
-        state, info = train(state, batch(graph, x, y))
-        losses.append(info.loss)
-        return state
+        return train(state, batch(graph, x, y))
 
     return _Learner(
         train.init(graph),
@@ -192,7 +190,7 @@ def _pc_learner(cfg, ds, seed: int, losses: list[float]) -> _Learner:
 def _hopfield_learner(cfg, ds, seed: int) -> _Learner:
     return _Learner(
         hopfield.hopfield(ds.num_features, ds.num_classes),
-        lambda net, x, y, key: hopfield.train_step(net, x, y),
+        lambda net, x, y, key: (hopfield.train_step(net, x, y), None),
         lambda net: net,
         lambda net, x: hopfield.classify(net, x, max_steps=cfg.query_max_steps).output,
     )
@@ -207,7 +205,7 @@ def _boltzmann_learner(cfg, ds, seed: int) -> _Learner:
     )
     return _Learner(
         boltzmann.init(machine, optimizer, cfg.batch_size, key),
-        lambda state, x, y, k: train(state, x, y, k)[0],
+        lambda state, x, y, k: (train(state, x, y, k)[0], None),
         lambda state: state.machine,
         lambda machine, x: boltzmann.classify(machine, x, steps=cfg.steps).output,
     )
@@ -223,7 +221,7 @@ def _almeida_pineda_learner(cfg, ds, seed: int) -> _Learner:
     def step(state, x, y, key):
         net, opt_state = state
         net, opt_state, _ = train(net, opt_state, x, y)
-        return net, opt_state
+        return (net, opt_state), None
 
     return _Learner(
         (net, optimizer.init(net)),
@@ -233,33 +231,52 @@ def _almeida_pineda_learner(cfg, ds, seed: int) -> _Learner:
     )
 
 
-def _fit(learner: _Learner, cfg, ds, val, seed: int, bar) -> tuple[Any, dict[str, Any]]:
-    """Train for `cfg.epochs` on the shared batch order, measuring the validation
-    accuracy `cfg.evaluations_per_epoch` times an epoch; return the best model (early
-    stopping, as the thesis reports) and the validation curve."""
+def _fit(
+    learner: _Learner, cfg, ds, val, ctx: RunContext, label: str
+) -> tuple[Any, dict[str, Any], list[float]]:
+    """Train for `cfg.epochs` on the shared batch order through `trainer.fit`
+    (checkpoints under `label`), measuring the validation accuracy
+    `cfg.evaluations_per_epoch` times an epoch; return the best model (early stopping,
+    as the thesis reports), the validation curve and every step's loss (if any)."""
     n_batches = len(ds.x_train) // cfg.batch_size
     points = {
-        round(n_batches * (k + 1) / cfg.evaluations_per_epoch) - 1
+        round(n_batches * (k + 1) / cfg.evaluations_per_epoch)
         for k in range(cfg.evaluations_per_epoch)
     }
-    key = jax.random.key(seed + 3)
-    state, best, best_acc = learner.state, None, -1.0
-    curve: dict[str, list[float]] = {"epoch": [], "validation_accuracy": []}
-    for epoch in range(cfg.epochs):
-        for i, (x, y) in enumerate(_batches(cfg, ds, epoch, seed)):
-            k = jax.random.fold_in(key, epoch * n_batches + i)
-            state = learner.step(state, jnp.asarray(x), jnp.asarray(y), k)
-            if i in points:
-                model = learner.model(state)
-                acc = _accuracy(lambda x, m=model: learner.predict(m, x), *val)
-                curve["epoch"].append(epoch + (i + 1) / n_batches)
-                curve["validation_accuracy"].append(acc)
-                if acc > best_acc:
-                    best, best_acc = model, acc
-                bar.set_postfix({"val": f"{acc:.3f}"})
-        bar.update(1)
+    key = jax.random.key(ctx.seed + 3)
+
+    def batches(epoch: int) -> list[tuple[np.ndarray, np.ndarray, jax.Array]]:
+        pieces = _batches(cfg, ds, epoch, ctx.seed)
+        return [
+            (x, y, jax.random.fold_in(key, epoch * n_batches + i))
+            for i, (x, y) in enumerate(pieces)
+        ]
+
+    def validate(state) -> dict[str, float]:
+        model = learner.model(state)
+        return {"validation_accuracy": _accuracy(lambda x: learner.predict(model, x), *val)}
+
+    result = fit(
+        Learner(
+            init=lambda: learner.state,
+            step=lambda state, b: learner.step(state, jnp.asarray(b[0]), jnp.asarray(b[1]), b[2]),
+            batches=batches,
+            evaluate=validate,
+        ),
+        epochs=cfg.epochs,
+        ctx=ctx,
+        label=label,
+        eval_points=lambda n: points,
+        best="validation_accuracy",
+        step_losses=True,
+    )
+    h = result.history
+    curve: dict[str, Any] = {
+        "epoch": [s // n_batches + (s % n_batches) / n_batches for s in h["step"]],
+        "validation_accuracy": h["validation_accuracy"],
+    }
     curve["best_epoch"] = curve["epoch"][int(np.argmax(curve["validation_accuracy"]))]
-    return best, curve
+    return learner.model(result.best_state), curve, h.get("step_loss", [])
 
 
 def _chunks(x: np.ndarray, size: int = 1000):
@@ -377,20 +394,22 @@ def _run_dataset(cfg, ctx, name: str) -> tuple[dict, dict[str, dict]]:
             "images (use fashion-mnist or mnist)."
         )
     ds, val = _split_validation(ds, cfg.validation_examples, ctx.seed)
-    seconds, accuracy, curves, losses = {}, {}, {}, []
+    seconds, accuracy, curves = {}, {}, {}
     learners = {
-        "pc_graph": lambda: _pc_learner(cfg, ds, ctx.seed, losses),
+        "pc_graph": lambda: _pc_learner(cfg, ds, ctx.seed),
         "hopfield": lambda: _hopfield_learner(cfg, ds, ctx.seed),
         "boltzmann": lambda: _boltzmann_learner(cfg, ds, ctx.seed),
         "almeida_pineda": lambda: _almeida_pineda_learner(cfg, ds, ctx.seed),
     }
     best = {}
     for model, make in learners.items():
-        bar = tqdm(total=cfg.epochs, desc=f"{name} {model}", unit="epoch", disable=not ctx.progress)
         start = time.perf_counter()
         learner = make()
-        best[model], curves[model] = _fit(learner, cfg, ds, val, ctx.seed, bar)
-        bar.close()
+        best[model], curves[model], step_losses = _fit(
+            learner, cfg, ds, val, ctx, f"{name}-{model}"
+        )
+        if model == "pc_graph":
+            losses = step_losses
         seconds[f"train_{model}"] = time.perf_counter() - start
         if model != "pc_graph":
             start = time.perf_counter()

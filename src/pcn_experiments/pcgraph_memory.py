@@ -26,17 +26,16 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-from tqdm.auto import tqdm
 
 import pcn
 from pcn import pcgraphs as pg
 from pcn.graph import PCGraph
-from pcn.training import train_epoch
 
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
+from .trainer import fit, shuffled_batches, train_step_learner
 
 CORRUPTIONS = ("half", "noise")
 QUERIES = ("condition", "initialisation")
@@ -90,19 +89,19 @@ FULL = MemoryConfig(
 QUICK = dataclasses.replace(FULL, memories=(10, 20), neurons=850, epochs=40, query_max_steps=300)
 
 
-def _train(graph: PCGraph, x: np.ndarray, cfg: MemoryConfig, seed: int, desc) -> PCGraph:
+def _train(
+    graph: PCGraph, x: np.ndarray, cfg: MemoryConfig, ctx: RunContext, label: str
+) -> PCGraph:
+    """Store the images `x` by training through `trainer.fit` (checkpoints under `label`)."""
     step = pg.trainer(
         graph, steps=cfg.steps, gamma=cfg.gamma, learning_rate=cfg.learning_rate,
         weight_decay=cfg.weight_decay,
     )  # fmt: skip
-    state = step.init(graph)
     labels = np.zeros(len(x), dtype=np.int64)
-    for epoch in tqdm(range(cfg.epochs), desc=desc, disable=desc is None):
-        state, _ = train_epoch(
-            step, state, lambda xb, _: pg.batch(graph, jnp.asarray(xb)), x, labels,
-            batch_size=min(cfg.batch_size, len(x)), seed=seed * 100000 + epoch,
-        )  # fmt: skip
-    return step.graph(state)
+    # epoch e is shuffled with seed ctx.seed * 100000 + e, as before `fit`
+    order = shuffled_batches(x, labels, min(cfg.batch_size, len(x)), ctx.seed * 100)
+    learner = train_step_learner(step, graph, order, lambda b: pg.batch(graph, jnp.asarray(b[0])))
+    return step.graph(fit(learner, epochs=cfg.epochs, ctx=ctx, label=label, keep=1).state)
 
 
 def _retrieve(graph: PCGraph, x: np.ndarray, noisy: np.ndarray, known, cfg) -> dict:
@@ -178,7 +177,7 @@ def run(ctx: RunContext) -> Report:
             topology, activation=cfg.activation, key=jax.random.key(ctx.seed + n),
             weight_scale=cfg.weight_scale,
         )  # fmt: skip
-        graph = _train(graph, x, cfg, ctx.seed, f"{n} images" if ctx.progress else None)
+        graph = _train(graph, x, cfg, ctx, f"{n}-images")
         out = _retrieve(graph, x, noisy, known, cfg)
         per_image = {k: np.mean((v - x) ** 2, axis=1) for k, v in out["images"].items()}
         fractions[n], mse[n], converged[n] = {}, {}, {}

@@ -24,7 +24,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 import pcn
 from pcn import pcgraphs as pg
@@ -35,13 +34,13 @@ from pcn.data import Dataset
 from pcn.energies import Gaussian
 from pcn.graph import PCGraph
 from pcn.init import forward_init
-from pcn.training import train_epoch
 
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .plots import curves as curves_figure
 from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
+from .trainer import fit, shuffled_batches, train_step_learner
 
 GENERATIVE_MODELS = ("generative", "lateral", "assemblies")
 
@@ -226,35 +225,31 @@ def _train(
     ds: Dataset,
     epochs: int,
     batch_size: int,
-    seed: int,
-    desc: str | None,
+    ctx: RunContext,
+    label: str,
     *,
     classifier: bool = False,
 ) -> tuple[PCGraph, dict[str, list[float]]]:
-    """Train for `epochs` (images and labels clamped), recording the training loss and,
-    for a `classifier`, the forward-pass test accuracy after each epoch."""
-    state = step.init(graph)
-    curve: dict[str, list[float]] = {"test_accuracy": [], "train_loss": [], "epoch_seconds": []}
-
-    def make_batch(xb, yb):
-        return pg.batch(graph, jnp.asarray(xb), jnp.asarray(yb))
-
-    for epoch in tqdm(range(epochs), desc=desc, disable=desc is None):
-        state, stats = train_epoch(
-            step, state, make_batch, ds.x_train, ds.y_train,
-            batch_size=batch_size, seed=seed * 1000 + epoch,
-        )  # fmt: skip
-        curve["train_loss"].append(stats.loss)
-        curve["epoch_seconds"].append(stats.seconds)
-        if classifier:
-            curve["test_accuracy"].append(_forward_accuracy(step.graph(state), ds))
-    return step.graph(state), curve
+    """Train for `epochs` through `trainer.fit` (images and labels clamped; checkpoints
+    under `label`), recording the training loss and, for a `classifier`, the
+    forward-pass test accuracy after each epoch."""
+    learner = train_step_learner(
+        step,
+        graph,
+        shuffled_batches(ds.x_train, ds.y_train, batch_size, ctx.seed),
+        lambda b: pg.batch(graph, jnp.asarray(b[0]), jnp.asarray(b[1])),
+        (lambda g: {"test_accuracy": _forward_accuracy(g, ds)}) if classifier else (lambda g: {}),
+    )
+    result = fit(learner, epochs=epochs, ctx=ctx, label=label)
+    h = result.history
+    curve = {"test_accuracy": h.get("test_accuracy", []), "train_loss": h["train_loss"]}
+    curve["epoch_seconds"] = h["epoch_seconds"]
+    return step.graph(result.state), curve
 
 
 def _table(cfg: TopologiesConfig, ds: Dataset, ctx: RunContext) -> dict[str, Any]:
     """Table 5.2 on Fashion-MNIST: PC graphs and BP at each depth, and the RBM."""
     accuracy, details, curves, seconds = {}, {}, {}, {}
-    desc = (lambda s: s) if ctx.progress else (lambda s: None)
     for depth, gamma in zip(cfg.depths, cfg.gammas, strict=True):
         graph = _classifier(cfg, depth, jax.random.key(ctx.seed + depth))
         schedule = _schedule(cfg, len(ds.x_train))
@@ -270,7 +265,7 @@ def _table(cfg: TopologiesConfig, ds: Dataset, ctx: RunContext) -> dict[str, Any
         for name, step in steps.items():
             start = time.perf_counter()
             trained, curves[name] = _train(
-                step, graph, ds, cfg.epochs, cfg.batch_size, ctx.seed, desc(name), classifier=True
+                step, graph, ds, cfg.epochs, cfg.batch_size, ctx, name, classifier=True
             )
             details[name] = _classify_accuracy(trained, ds, cfg)
             accuracy[name] = details[name]["accuracy"]
@@ -355,7 +350,6 @@ def _panels(
     relax = {"stop": pcn.Tolerance(cfg.query_tol, cfg.query_max_steps), "gamma": cfg.query_gamma}
     images = {"denoise": {}, "complete": {}, "complete_label": {}, "generate": {}}
     query_info, seconds, losses, query_gamma = {}, {}, {}, {}
-    desc = (lambda s: s) if ctx.progress else (lambda s: None)
     for i, model in enumerate(GENERATIVE_MODELS):
         graph = _generative_graph(cfg, model, ctx.seed + 10 + i)
         step = pg.trainer(
@@ -363,9 +357,7 @@ def _panels(
             learning_rate=cfg.gen_learning_rate, weight_decay=cfg.gen_weight_decay,
         )  # fmt: skip
         start = time.perf_counter()
-        graph, curve = _train(
-            step, graph, gen, cfg.gen_epochs, cfg.batch_size, ctx.seed, desc(model)
-        )
+        graph, curve = _train(step, graph, gen, cfg.gen_epochs, cfg.batch_size, ctx, model)
         seconds[model] = time.perf_counter() - start
         losses[model] = curve["train_loss"]
         relax["gamma"] = query_gamma[model] = pg.stable_gamma(graph, cfg.query_gamma)
@@ -383,10 +375,16 @@ def _panels(
             }
     start = time.perf_counter()
     net = ae.autoencoder(784, (cfg.gen_hidden, cfg.gen_hidden), key=jax.random.key(ctx.seed))
-    net, losses["autoencoder"] = ae.train(
-        net, gen.x_train, epochs=cfg.gen_epochs, batch_size=cfg.batch_size,
-        learning_rate=cfg.ae_learning_rate, weight_decay=cfg.gen_weight_decay, seed=ctx.seed,
+    ae_step = ae.train_step(
+        net, learning_rate=cfg.ae_learning_rate, weight_decay=cfg.gen_weight_decay
+    )
+    no_labels = np.zeros(len(gen.x_train), dtype=np.int64)
+    learner = train_step_learner(
+        ae_step, net, shuffled_batches(gen.x_train, no_labels, cfg.batch_size, ctx.seed),
+        lambda b: ae.batch(b[0]),
     )  # fmt: skip
+    result = fit(learner, epochs=cfg.gen_epochs, ctx=ctx, label="autoencoder")
+    net, losses["autoencoder"] = ae_step.graph(result.state), result.history["train_loss"]
     seconds["autoencoder"] = time.perf_counter() - start
     images["denoise"]["autoencoder"] = ae.reconstruct(net, noisy)
     images["complete"]["autoencoder"] = ae.complete(net, x, known)

@@ -3,7 +3,9 @@
 import json
 import shutil
 
-from pcn_experiments import run_experiment
+import pytest
+
+from pcn_experiments import run_experiment, trainer
 
 
 def test_resumed_digits_run_matches_the_uninterrupted_run(tmp_path):
@@ -27,3 +29,64 @@ def test_resumed_digits_run_matches_the_uninterrupted_run(tmp_path):
     assert (
         json.loads((partial / "results.json").read_text())["test_accuracy"] == full["test_accuracy"]
     )
+
+
+class _Interrupted(Exception):
+    """Stands in for a crash (or Ctrl-C) right after a run's first checkpoint."""
+
+
+def _without_timing(value):
+    """`value` without the keys that measure wall time (they differ between runs)."""
+    if isinstance(value, dict):
+        return {
+            k: _without_timing(v)
+            for k, v in value.items()
+            if not any(t in k for t in ("seconds", "ms_per_step", "wall_time"))
+        }
+    if isinstance(value, list):
+        return [_without_timing(v) for v in value]
+    return value
+
+
+def _interrupted_then_resumed(name: str, overrides: dict[str, str], tmp_path, monkeypatch):
+    """Results of an uninterrupted quick run and of one interrupted after the first
+    checkpoint that `trainer.fit` writes, then resumed from it."""
+    full = run_experiment(name, out=tmp_path / "full", quick=True, progress=False,
+                          overrides=overrides)  # fmt: skip
+    save = trainer.save_checkpoint
+
+    def save_then_crash(path, tree, **kwargs):
+        written = save(path, tree, **kwargs)
+        if written.name.startswith("step-"):
+            raise _Interrupted(str(written))
+        return written
+
+    out = tmp_path / "resumed"
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer, "save_checkpoint", save_then_crash)
+        with pytest.raises(_Interrupted):
+            run_experiment(name, out=out, quick=True, progress=False, overrides=overrides)
+    (first,) = (out / "checkpoints").rglob("step-*.ckpt")
+    written = first.stat().st_mtime_ns
+    resumed = run_experiment(name, out=out, quick=True, progress=False, resume=True,
+                             overrides=overrides)  # fmt: skip
+    assert first.stat().st_mtime_ns == written  # its epoch was not trained again
+    return _without_timing(full), _without_timing(resumed)
+
+
+@pytest.mark.usefixtures("tiny_shakespeare_available")
+def test_interrupted_transformer_run_resumes_to_the_same_results(tmp_path, monkeypatch):
+    overrides = {"train_sequences": "64", "dev_sequences": "32"}
+    full, resumed = _interrupted_then_resumed(
+        "nongauss-transformer", overrides, tmp_path, monkeypatch
+    )
+    assert resumed == full
+
+
+def test_interrupted_topologies_run_resumes_to_the_same_results(tmp_path, monkeypatch):
+    overrides = {"train": "256", "test": "100", "gen_train": "128", "query_images": "4",
+                 "query_max_steps": "20", "classify_max_steps": "50"}  # fmt: skip
+    full, resumed = _interrupted_then_resumed(
+        "pcgraph-topologies", overrides, tmp_path, monkeypatch
+    )
+    assert resumed == full

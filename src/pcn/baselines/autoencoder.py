@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from .._validation import check_at_least, check_positive
-from ..algorithms import BP, make_train_step
+from ..algorithms import BP, TrainStep, make_train_step
 from ..graph import PCGraph
 from ..models import mlp
 from ..training import predict, train_epoch
@@ -38,6 +38,17 @@ def autoencoder(
         check_at_least("hidden width", width, 1)
     sizes = (n_inputs, *hidden, *reversed(hidden[:-1]), n_inputs)
     return mlp(sizes, activation=activation, output_activation="sigmoid", key=key)
+
+
+def train_step(graph: PCGraph, *, learning_rate: float, weight_decay: float = 0.0) -> TrainStep:
+    """The compiled BP step `train` takes: `optax.adamw` on `|net(x) - x|^2`, for a
+    training loop of one's own (feed it `batch(images)`)."""
+    return make_train_step(graph, BP(), optax.adamw(learning_rate, weight_decay=weight_decay))
+
+
+def batch(x: np.ndarray | jax.Array) -> dict[str, jax.Array]:
+    """The node values of a training batch: the images are input and target."""
+    return {"x": jnp.asarray(x), "y": jnp.asarray(x)}
 
 
 def train(
@@ -60,14 +71,14 @@ def train(
     n_inputs = graph.node("x").shape[0]
     if x.ndim != 2 or x.shape[1] != n_inputs:
         raise ValueError(f"Training images must have shape (batch, {n_inputs}), got {x.shape}.")
-    step = make_train_step(graph, BP(), optax.adamw(learning_rate, weight_decay=weight_decay))
+    step = train_step(graph, learning_rate=learning_rate, weight_decay=weight_decay)
     state = step.init(graph)
     losses = []
     for epoch in range(epochs):
         state, stats = train_epoch(
             step,
             state,
-            lambda xb, _: {"x": jnp.asarray(xb), "y": jnp.asarray(xb)},
+            lambda xb, _: batch(xb),
             x,
             np.zeros(len(x), dtype=np.int64),
             batch_size=batch_size,
