@@ -81,14 +81,6 @@ class Gaussian(AbstractEnergy):
         """Per-example energy, shape `(batch,)`."""
         return 0.5 * self.precision * _sum_per_example(jnp.square(value - mu))
 
-    def mean(self, mu: jax.Array) -> jax.Array:
-        """The zero-energy value for prediction `mu`: `mu` itself."""
-        return mu
-
-    def present(self, value: jax.Array) -> jax.Array:
-        """What children see of the node: its value."""
-        return value
-
 
 class Categorical(AbstractEnergy):
     """E = KL(value || softmax(mu)) per example; the prediction `mu` holds logits.
@@ -130,10 +122,6 @@ class Categorical(AbstractEnergy):
         """The zero-energy value for logits `mu`: `softmax(mu)`."""
         return jax.nn.softmax(mu, axis=-1)
 
-    def present(self, value: jax.Array) -> jax.Array:
-        """What children see of the node: the probability vector itself."""
-        return value
-
 
 class SoftmaxCategorical(AbstractEnergy):
     """A categorical node that holds LOGITS phi, so it can relax freely (Eq. 10 of
@@ -162,10 +150,6 @@ class SoftmaxCategorical(AbstractEnergy):
         if self.precision != 1.0:
             kl = self.precision * kl
         return _sum_per_example(kl)
-
-    def mean(self, mu: jax.Array) -> jax.Array:
-        """A zero-energy value for logits `mu`: `mu` itself (logits up to a shift)."""
-        return mu
 
     def present(self, value: jax.Array) -> jax.Array:
         """What children see of the node: `softmax(value)`."""
@@ -214,10 +198,6 @@ class Bernoulli(AbstractEnergy):
         """The zero-energy value for logits `mu`: `sigmoid(mu)`."""
         return jax.nn.sigmoid(mu)
 
-    def present(self, value: jax.Array) -> jax.Array:
-        """What children see of the node: the probabilities themselves."""
-        return value
-
 
 class BernoulliLogits(AbstractEnergy):
     """Independent Bernoulli units held as LOGITS phi, free to relax:
@@ -229,10 +209,6 @@ class BernoulliLogits(AbstractEnergy):
         log_p, log_q = jax.nn.log_sigmoid(value), jax.nn.log_sigmoid(mu)
         log_1p, log_1q = jax.nn.log_sigmoid(-value), jax.nn.log_sigmoid(-mu)
         return _sum_per_example(p * (log_p - log_q) + (1.0 - p) * (log_1p - log_1q))
-
-    def mean(self, mu: jax.Array) -> jax.Array:
-        """The zero-energy value for logits `mu`: `mu` itself."""
-        return mu
 
     def present(self, value: jax.Array) -> jax.Array:
         """What children see of the node: `sigmoid(value)`."""
@@ -303,14 +279,6 @@ class DiagonalGaussian(AbstractEnergy):
             return 0.5 * _sum_per_example(quad)
         return 0.5 * _sum_per_example(quad + jnp.broadcast_to(log_var, quad.shape))
 
-    def mean(self, mu: jax.Array) -> jax.Array:
-        """The minimising value for prediction `mu`: `mu` itself."""
-        return mu
-
-    def present(self, value: jax.Array) -> jax.Array:
-        """What children see of the node: its value."""
-        return value
-
 
 def _halves(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     size = x.shape[-1]
@@ -365,14 +333,6 @@ class ReparamGaussian(AbstractEnergy):
         if self.prior_weight:
             kl = kl + self.prior_weight * 0.5 * (jnp.exp(s) + jnp.square(u) - s - 1.0)
         return _sum_per_example(kl)
-
-    def mean(self, mu: jax.Array) -> jax.Array:
-        """The value at the prediction: `mu` itself (the first KL term is then zero)."""
-        return mu
-
-    def present(self, value: jax.Array) -> jax.Array:
-        """What children see of the node: the parameters (u, log sigma^2)."""
-        return value
 
 
 def laplace_sample(params: jax.Array, key: jax.Array) -> jax.Array:
@@ -431,14 +391,6 @@ class MonteCarloKL(AbstractEnergy):
             return _sum_per_example(self.log_prob(value, s) - self.log_prob(mu, s))
 
         return jnp.mean(jax.vmap(one)(keys), axis=0)
-
-    def mean(self, mu: jax.Array) -> jax.Array:
-        """The value with zero energy: the predicted parameters `mu`."""
-        return mu
-
-    def present(self, value: jax.Array) -> jax.Array:
-        """What children see of the node: the parameters."""
-        return value
 
 
 def _categorical_problem(value: np.ndarray) -> str | None:
