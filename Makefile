@@ -17,6 +17,7 @@ demo: $(BIN)/pcn
 lint: $(BIN)/pcn
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/pyright
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import jax
+import jax.core
 import jax.numpy as jnp
 
 from .graph import PCGraph

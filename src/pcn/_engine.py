@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from ._fusion import known_linear_output, plan_fusion, relax_fused
+from ._typed import apply_updates, total
 from .graph import PCGraph, Values
 from .options import SGD, Stop, Tolerance, ValueOptimizer
 
@@ -61,7 +62,7 @@ def mean_energy(
 ) -> tuple[jax.Array, Values]:
     """Mean energy per example at `values` and each node's per-example energy."""
     energies = graph._node_energies(values, overrides=overrides)
-    return sum(jnp.mean(e) for e in energies.values()), energies
+    return total(jnp.mean(e) for e in energies.values()), energies
 
 
 def relax(
@@ -115,19 +116,19 @@ def relax(
     def total_energy(free_values: Values) -> jax.Array:
         full = {**frozen, **free_values}
         energies = graph._node_energies(full, hoisted=hoisted, clamped=clamped)
-        return sum(jnp.sum(e) for e in energies.values())
+        return total(jnp.sum(e) for e in energies.values())
 
     def step(carry, _):
         current, opt_state = carry
         energy, grads = jax.value_and_grad(total_energy)(current)
         updates, opt_state = optimizer.update(grads, opt_state, current)
-        new = optax.apply_updates(current, updates)
+        new = apply_updates(current, updates)
         for name, mask in masks.items():
             new[name] = jnp.where(mask, current[name], new[name])
         return (new, opt_state), (energy / batch if record else None)
 
     (free, _), trace = jax.lax.scan(step, (free, optimizer.init(free)), length=stop.steps)
-    trace = trace if record else _no_trace(values)
+    trace = trace if trace is not None else _no_trace(values)
     return Relaxation({**frozen, **free}, trace, jnp.asarray(stop.steps), all_steps, done)
 
 
@@ -150,7 +151,7 @@ def _relax_to_tolerance(
     def energy(free_values: Values) -> tuple[jax.Array, jax.Array]:
         full = {**frozen, **free_values}
         per_node = graph._node_energies(full, hoisted=hoisted, clamped=clamped)
-        per_example = sum(per_node.values())
+        per_example = total(per_node.values())
         return jnp.sum(per_example), per_example
 
     grad_fn = jax.grad(energy, has_aux=True)
@@ -162,7 +163,7 @@ def _relax_to_tolerance(
     def body(carry):
         current, opt_state, e, grads, t, done, taken = carry
         updates, opt_state = optimizer.update(grads, opt_state, current)
-        proposed = optax.apply_updates(current, updates)
+        proposed = apply_updates(current, updates)
         new = {}
         for name, value in current.items():
             held = done.reshape((-1,) + (1,) * (value.ndim - 1))

@@ -34,6 +34,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ._typed import total
 from .energies import Gaussian
 from .graph import PCGraph, Values
 
@@ -148,16 +149,18 @@ def relax_fused(
         energies = graph._node_energies(
             full, hoisted=hoisted, clamped=clamped, overrides=outputs, exclude=fused
         )
-        own = sum(0.5 * f.precision * jnp.sum(states[f.name].sq_norm) for f in plan)
-        return sum(jnp.sum(e) for e in energies.values()) + own
+        own = total(0.5 * f.precision * jnp.sum(states[f.name].sq_norm) for f in plan)
+        return total(jnp.sum(e) for e in energies.values()) + own
 
     def step(carry, _):
         current, states = carry
         outputs = {i: const_b[i] + states[f.name].q[i] for f in plan for i in f.edges}
+        recorded: jax.Array | None = None
         if record:
             energy, (g_free, g_out) = jax.value_and_grad(total_energy, argnums=(0, 1))(
                 current, outputs, states
             )
+            recorded = energy / batch
         else:
             g_free, g_out = jax.grad(total_energy, argnums=(0, 1))(current, outputs, states)
         new = {n: current[n] - gamma * g_free[n] for n in current}
@@ -178,7 +181,7 @@ def relax_fused(
                 {i: a * old.d_sum[i] + g_out[i] for i in f.edges},
                 sq_norm,
             )
-        return (new, new_states), (energy / batch if record else None)
+        return (new, new_states), recorded
 
     (free, states), trace = jax.lax.scan(step, (free, start), length=steps)
     out = {**frozen, **free}
@@ -189,7 +192,7 @@ def relax_fused(
             err = err + a**steps * err0[f.name]
         out[f.name] = mu_of[f.name] + err
     edge_outputs = {i: const[i] + states[f.name].q[i] for f in plan for i in f.edges}
-    return FusedRelaxation(out, trace if record else None, edge_outputs)
+    return FusedRelaxation(out, trace, edge_outputs)
 
 
 @jax.custom_vjp

@@ -27,6 +27,7 @@ import optax
 from ._checks import check_batch, check_free_nodes
 from ._engine import mean_energy, relax
 from ._finite import non_finite_errors, raise_if_not_finite
+from ._typed import optimizer_init
 from ._validation import check_at_least, check_choice
 from .energies import check_node_data
 from .graph import PCGraph
@@ -52,7 +53,7 @@ def parameters(graph: PCGraph) -> PCGraph:
 
 def init_optimizer(graph: PCGraph, optimizer: optax.GradientTransformation) -> optax.OptState:
     """Optimiser state for the weights of `graph`."""
-    return optimizer.init(parameters(graph))
+    return optimizer_init(optimizer, parameters(graph))
 
 
 def update_weights(
@@ -69,7 +70,7 @@ def update_weights(
 
     (loss, aux), grads = jax.value_and_grad(loss_of_params, has_aux=True)(params)
     updates, opt_state = optimizer.update(grads, opt_state, params)
-    return eqx.combine(optax.apply_updates(params, updates), static), opt_state, loss, aux
+    return eqx.combine(eqx.apply_updates(params, updates), static), opt_state, loss, aux
 
 
 def repeat_updates(

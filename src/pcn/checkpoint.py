@@ -30,7 +30,7 @@ import os
 import re
 import struct
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -99,9 +99,10 @@ def _host_data(leaf: jax.Array | np.ndarray | np.generic) -> tuple[np.ndarray, d
     """The bytes-ready numpy array of one leaf and its header entry (without offset)."""
     if _is_key(leaf.dtype):
         # typed PRNG keys have no numpy dtype: store their raw uint32 data and the impl
-        data = np.asarray(jax.random.key_data(leaf))
-        impl = str(jax.random.key_impl(leaf))
-        entry = {"kind": "key", "dtype": _dtype_name(leaf.dtype), "impl": impl}
+        key = cast(jax.Array, leaf)
+        data = np.asarray(jax.random.key_data(key))
+        impl = str(jax.random.key_impl(key))
+        entry: dict[str, Any] = {"kind": "key", "dtype": _dtype_name(leaf.dtype), "impl": impl}
     else:
         data = np.asarray(leaf)
         if not _storable(data.dtype):
@@ -139,7 +140,7 @@ def _json_default(value: Any) -> Any:
 def _write_payload(f: BinaryIO, arrays: list[np.ndarray], digest: Any) -> None:
     """Append every array's bytes to `f`, feeding them to `digest` too."""
     for data in arrays:
-        view = memoryview(data.reshape(-1).view(np.uint8))
+        view = data.reshape(-1).view(np.uint8).data
         for start in range(0, len(view), _CHUNK):
             chunk = view[start : start + _CHUNK]
             digest.update(chunk)
@@ -297,7 +298,7 @@ def _restore(path: Path, index: int, entry: dict[str, Any], like: Any, payload: 
     # a copy in native byte order: the result must not keep the whole file's buffer alive
     data = data.astype(dtype.newbyteorder("="), copy=True).reshape(entry["data_shape"])
     if entry["kind"] == "key":
-        value = jax.random.wrap_key_data(data, impl=entry["impl"])
+        value = jax.random.wrap_key_data(jnp.asarray(data), impl=entry["impl"])
     elif isinstance(like, np.ndarray):
         return data
     elif isinstance(like, np.generic):

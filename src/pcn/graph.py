@@ -22,6 +22,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ._typed import total
 from .activations import Activation, get_activation, identity
 from .energies import AbstractEnergy, Gaussian
 
@@ -206,7 +207,7 @@ class PCGraph(eqx.Module):
 
     def energy(self, values: Mapping[str, jax.Array]) -> jax.Array:
         """Total energy per example, shape `(batch,)` (thesis Eq. 2.3)."""
-        return sum(self.node_energies(values).values())
+        return total(self.node_energies(values).values())
 
     # --- for the relaxation engine (pcn._engine): hoisted and tracked contributions ----
     def _hoist(self, values: Mapping[str, jax.Array], clamped: frozenset[str]) -> Values:

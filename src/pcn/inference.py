@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from ._checks import Clamp, check_values, split_clamp
 from ._engine import relax
 from ._finite import non_finite_errors, raise_if_not_finite
+from ._typed import total
 from .energies import check_node_data
 from .graph import PCGraph, Values
 from .options import Stop, ValueOptimizer, as_stop, value_optimizer_of
@@ -141,10 +142,10 @@ def run_inference(
         fuse=fuse,
     )
     node_energy = graph.node_energies(result.values)
-    mean = sum(jnp.mean(e) for e in node_energy.values())
+    mean = total(jnp.mean(e) for e in node_energy.values())
     final = result.example_energy
     if final is None:
-        final = sum(node_energy.values())
+        final = total(node_energy.values())
     out_values = result.values
     if check_finite:
         out_values = raise_if_not_finite(node_energy, out_values)

@@ -376,11 +376,11 @@ class RNNCell(eqx.Module):
 
     @property
     def hidden_size(self) -> int:
-        return self.hh.out_features
+        return self.hh.weight.shape[0]
 
     @property
     def input_size(self) -> int:
-        return self.xh.in_features
+        return self.xh.weight.shape[1]
 
     def __call__(
         self, h_prev: jax.Array, x_t: jax.Array, *, key: jax.Array | None = None

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 
+from ._typed import total
 from .graph import PCGraph, Values
 from .init import forward_init
 
@@ -39,7 +40,7 @@ def target_loss(graph: PCGraph, batch: Batch, forward: Values) -> jax.Array:
     """Mean over the batch of the energies of the provided nodes that have a prediction,
     at the forward values `forward`."""
     targets = [n for n in batch if graph.incoming(n)]
-    return sum(
+    return total(
         jnp.mean(graph.node(n).energy.energy(batch[n], graph.predict(forward, n))) for n in targets
     )
 

@@ -54,6 +54,8 @@ def step_memory(
 
     lowered = jax.jit(one_step).lower(params, optimizer.init(params), batch, key)
     stats = lowered.compile().memory_analysis()
+    if stats is None:
+        raise RuntimeError(f"The {jax.default_backend()} backend reports no memory analysis.")
     temp, arguments = int(stats.temp_size_in_bytes), int(stats.argument_size_in_bytes)
     output, aliased = int(stats.output_size_in_bytes), int(stats.alias_size_in_bytes)
     return StepMemory(temp, arguments, output, aliased, arguments + output + temp - aliased)

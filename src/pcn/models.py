@@ -28,7 +28,7 @@ def _linear_edge(
     activation: Activation | None,
     bias: bool,
     key: jax.Array,
-) -> eqx.Module:
+) -> eqx.nn.Linear | eqx.nn.Sequential:
     """A linear map; with `activation`, the map is applied to `activation(parent)`."""
     linear = eqx.nn.Linear(n_in, n_out, use_bias=bias, key=key)
     if activation is None:

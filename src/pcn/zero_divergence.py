@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from ._checks import check_batch
+from ._typed import optimizer_update, total
 from .algorithms import AbstractAlgorithm, Batch, StepInfo
 from .energies import Gaussian
 from .graph import PCGraph, Values
@@ -68,8 +69,8 @@ class ZIL(AbstractAlgorithm):
             level_scheduled=self.level_scheduled,
         )
         params = eqx.filter(graph, eqx.is_inexact_array)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        graph = eqx.combine(optax.apply_updates(params, updates), graph)
+        updates, opt_state = optimizer_update(optimizer, grads, opt_state, params)
+        graph = eqx.combine(eqx.apply_updates(params, updates), graph)
         return graph, opt_state, StepInfo(loss, trace)
 
 
@@ -96,7 +97,7 @@ def _check_unit_precision(graph: PCGraph, levels: Mapping[str, int], targets) ->
 
 def _level_energy(graph: PCGraph, values: Values, nodes: tuple[str, ...]) -> jax.Array:
     """Sum over the batch of the energies of `nodes`."""
-    return sum(
+    return total(
         jnp.sum(graph.node(n).energy.energy(values[n], graph.predict(values, n))) for n in nodes
     )
 
@@ -161,7 +162,7 @@ def zil_gradients(
 
 def _total_energy_of_params(params, values: Values, static) -> jax.Array:
     graph = eqx.combine(params, static)
-    return sum(jnp.sum(e) for e in graph.node_energies(values).values())
+    return total(jnp.sum(e) for e in graph.node_energies(values).values())
 
 
 def _level_energy_of_params(params, values: Values, static, nodes: tuple[str, ...]):

@@ -125,7 +125,7 @@ def compare_bp_pc(
     cfg: SupervisedConfig,
     ctx: RunContext,
     *,
-    extra: dict[str, tuple[PCGraph, AbstractAlgorithm]] | None = None,
+    extra: Mapping[str, tuple[PCGraph, AbstractAlgorithm]] | None = None,
 ) -> dict[str, Any]:
     """Train BP and PC (IL) from the same initial `graph` with the same optimiser and
     batch order (plus any `extra` variants, by label); return per-epoch test

@@ -107,7 +107,7 @@ def run(ctx: RunContext) -> Report:
     seconds = {k: sum(v["epoch_seconds"]) for k, v in runs_out.items()}
     shown = ds.x_test[:10]
     recon = {k: reconstructions(k, g, shown) for k, g in trained.items()}
-    test_mse = {k: v[-1] for k, v in curves.items()}
+    final_mse = {k: v[-1] for k, v in curves.items()}
     save_figure(
         image_grid(
             {"original": shown, "PC": recon["pc"], "BP AE": recon["bp_autoencoder"]},
@@ -122,12 +122,12 @@ def run(ctx: RunContext) -> Report:
         "test_examples": len(ds.x_test),
         "config": dataclasses.asdict(cfg),
         "epochs": cfg.epochs,
-        "test_mse": test_mse,
+        "test_mse": final_mse,
         "test_mse_curves": curves,
         "train_seconds": seconds,
         "pc_eval_energy_trace_10_images": eval_energy["pc"],
     }
-    rows = [[k, test_mse[k], seconds[k]] for k in ("pc", "bp_autoencoder")]
+    rows = [[k, final_mse[k], seconds[k]] for k in ("pc", "bp_autoencoder")]
     md = f"""# Fashion-MNIST generative PC decoder
 
 Decoder {"-".join(map(str, cfg.decoder_sizes))} (latent z to image), {cfg.activation} hidden,

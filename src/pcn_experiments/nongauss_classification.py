@@ -16,11 +16,13 @@ the same weights and see the same batches.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
+from matplotlib.figure import Figure
 
 from pcn._validation import check_at_least, check_positive
 from pcn.algorithms import BP, IL
@@ -122,7 +124,7 @@ def classifier(
     return PCGraph(nodes, edges)
 
 
-def _figure(curves: dict, dataset: str) -> plt.Figure:
+def _figure(curves: dict, dataset: str) -> Figure:
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharey=True)
     for ax, model in zip(axes, MODELS, strict=True):
         for variant in VARIANTS:
@@ -150,7 +152,9 @@ def _train_dataset(name: str, cfg: NonGaussConfig, ctx: RunContext) -> tuple[dic
     memory: dict[str, dict] = {}
     for i, model in enumerate(MODELS):
         key = jax.random.key(ctx.seed * 100 + i)
-        shape = dict(inputs=ds.num_features, width=cfg.width, classes=ds.num_classes, key=key)
+        shape: dict[str, Any] = dict(
+            inputs=ds.num_features, width=cfg.width, classes=ds.num_classes, key=key
+        )
         memory[model] = _memory(
             model,
             cfg,

@@ -13,13 +13,14 @@ same weights and see the same batches. Perplexity is measured by forward passes.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 import equinox as eqx
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
+from matplotlib.figure import Figure
 
 from pcn import data as pcn_data
 from pcn._validation import check_at_least, check_positive
@@ -29,6 +30,7 @@ from pcn.data.text import EOL_ID
 from pcn.graph import PCGraph
 from pcn.language_model import (
     VARIANTS,
+    Variant,
     check_vocabulary,
     language_model,
     lm_batch,
@@ -214,7 +216,10 @@ def predictions(
     rows = text.test[rng.choice(len(text.test), size=count, replace=False)]
     out = []
     for row in rows:
-        example = {"context": _pieces(text, row[-13:-1]), "next": _pieces(text, row[-1:])}
+        example: dict[str, Any] = {
+            "context": _pieces(text, row[-13:-1]),
+            "next": _pieces(text, row[-1:]),
+        }
         for variant, graph in models.items():
             probs = np.exp(np.asarray(next_token_log_probs(graph, row[None, :-1]))[0, -1])
             top = np.argsort(probs)[::-1][:3]
@@ -223,7 +228,7 @@ def predictions(
     return out
 
 
-def _figure(curves: dict[str, list[dict]], per_epoch: int) -> plt.Figure:
+def _figure(curves: dict[str, list[dict]], per_epoch: int) -> Figure:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.6))
     for i, (method, runs) in enumerate(curves.items()):
         x = np.asarray(runs[0]["step"]) / per_epoch
@@ -278,7 +283,7 @@ def _run(ctx: RunContext, cfg: TransformerConfig) -> Report:
     for s in range(cfg.seeds):
         seed = ctx.seed * 1000 + s
         for method in methods:
-            variant = "bp" if method == "bp_repeat" else method
+            variant = cast(Variant, "bp" if method == "bp_repeat" else method)
             graph = language_model(
                 text.vocab_size,
                 seq_len=cfg.seq_len,

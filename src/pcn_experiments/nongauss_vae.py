@@ -18,9 +18,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 import optax
+from matplotlib.figure import Figure
 
 from pcn.algorithms import BP, IL, AbstractAlgorithm
 from pcn.alignment import update_alignment
@@ -118,7 +118,7 @@ def _pc(steps: int, gamma: float, momentum: float, latent_gamma: float = 0.0) ->
 
 def _pictures(
     graphs: dict[str, PCGraph], x: np.ndarray, shape: tuple[int, ...], seed: int
-) -> dict[str, plt.Figure]:
+) -> dict[str, Figure]:
     """Reconstructions, posterior samples and a latent interpolation for each model."""
     rng = np.random.default_rng(seed)
     shown = jnp.asarray(x[:10])

@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from pcn.files import atomic_write  # noqa: E402
 
@@ -41,7 +42,7 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, text.encode())
 
 
-def save_figure(fig: plt.Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
     """Atomically save a matplotlib figure as PNG and close it."""
     try:
         atomic_write(path, lambda f: fig.savefig(f, dpi=110, bbox_inches="tight", format="png"))

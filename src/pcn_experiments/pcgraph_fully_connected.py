@@ -224,7 +224,7 @@ def _almeida_pineda_learner(cfg, ds, seed: int) -> _Learner:
         return (net, opt_state), None
 
     return _Learner(
-        (net, optimizer.init(net)),
+        (net, optimizer.init(eqx.filter(net, eqx.is_inexact_array))),
         step,
         lambda state: state[0],
         lambda net, x: almeida_pineda.classify(net, x, steps=cfg.steps).output,

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 import pcn
 from pcn import pcgraphs as pg
@@ -123,7 +124,7 @@ def _retrieve(graph: PCGraph, x: np.ndarray, noisy: np.ndarray, known, cfg) -> d
     return {"images": images, "converged": converged, "gamma": gamma}
 
 
-def _fraction_figure(fractions: dict[str, dict[str, dict[str, float]]]) -> plt.Figure:
+def _fraction_figure(fractions: dict[int, dict[str, dict[str, float]]]) -> Figure:
     sizes = list(fractions)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     width = 0.8 / (len(CORRUPTIONS) * len(QUERIES))
@@ -138,7 +139,7 @@ def _fraction_figure(fractions: dict[str, dict[str, dict[str, float]]]) -> plt.F
     return fig
 
 
-def _examples_figure(x, noisy, known, images, shape, k: int = 8) -> plt.Figure:
+def _examples_figure(x, noisy, known, images, shape, k: int = 8) -> Figure:
     rows = {
         "original": x[:k],
         "half given": np.where(known, x, 0.0)[:k],
@@ -157,6 +158,10 @@ def _examples_figure(x, noisy, known, images, shape, k: int = 8) -> plt.Figure:
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)
+    if not cfg.memories or min(cfg.memories) < 1:
+        raise ValueError(
+            f"`memories` must list one or more training-set sizes >= 1, got {cfg.memories!r}."
+        )
     ds = load_subset("fashion-mnist", ctx, train=max(cfg.memories), test=1)
     rng = np.random.default_rng(ctx.seed)
     known = np.zeros(ds.image_shape, bool)
@@ -189,6 +194,7 @@ def run(ctx: RunContext) -> Report:
         gammas[n] = out["gamma"]
         if examples is None or n == 100:
             examples = (x, noisy, out["images"])
+    assert examples is not None  # `memories` is not empty
     save_figure(_fraction_figure(fractions), ctx.out / "retrieved.png")
     save_figure(_examples_figure(examples[0], examples[1], known, examples[2], ds.image_shape),
                 ctx.out / "examples.png")  # fmt: skip

@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
@@ -18,7 +20,7 @@ def image_grid(
     title: str | None = None,
     *,
     size: float = 0.85,
-) -> plt.Figure:
+) -> Figure:
     """One row of grey images per entry of `rows` (labelled on the left), one image per
     column; each image is reshaped to the last two axes of `shape` and its grey levels
     clipped to [0, 1]. Rows may be of different lengths (short rows leave blanks)."""
@@ -51,8 +53,8 @@ def curves(
     xlabel: str = "epoch",
     scale: float = 1.0,
     log: bool = False,
-    ax: plt.Axes | None = None,
-) -> plt.Figure:
+    ax: Axes | None = None,
+) -> Figure:
     """One line per entry of `lines` (a metric per epoch, labelled by method), times
     `scale` (100 for percentages); x is `x[label]` if given, else epochs counted from
     `first`. Draws into `ax` if given (a panel of a larger figure), else a new figure;
@@ -74,4 +76,6 @@ def curves(
     ax.grid(alpha=0.3)
     if len(lines) > 1:
         ax.legend(fontsize=8)
-    return ax.figure
+    figure = ax.get_figure(root=True)
+    assert figure is not None  # an Axes made by plt.subplots or passed in belongs to one
+    return figure

@@ -96,9 +96,10 @@ def experiment(name: str, summary: str) -> Callable[[Callable], Callable]:
 def load_all() -> dict[str, Experiment]:
     """Import every module of this package (bar the support ones) so that all
     experiments are registered: a new experiment is a new module, nothing else to edit."""
-    for module in pkgutil.iter_modules(importlib.import_module(__package__).__path__):
+    package = __name__.rpartition(".")[0]
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
         if module.name not in _SUPPORT_MODULES and not module.name.startswith("_"):
-            importlib.import_module(f"{__package__}.{module.name}")
+            importlib.import_module(f"{package}.{module.name}")
     return EXPERIMENTS
 
 

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from pcn.algorithms import bp_loss
 from pcn.architectures import cnn, resnet, rnn, rnn_batch, transformer
@@ -91,7 +92,7 @@ def _distance(a, b, lr: float) -> float:
     return float(lr * jnp.sqrt(sum(squares)))
 
 
-def _figure(divergence: dict) -> plt.Figure:
+def _figure(divergence: dict) -> Figure:
     labels = ["unlevelled", "levelled", *ABLATIONS]
     fig, ax = plt.subplots(figsize=(7, 3.5))
     width = 0.8 / len(labels)

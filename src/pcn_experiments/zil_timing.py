@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
+from matplotlib.figure import Figure
 
 from pcn import zil as traced_zil
 from pcn.algorithms import BP, IL, make_train_step
@@ -86,7 +87,7 @@ def _trainer_runner(graph, algorithm, batch, learning_rate):
     return run
 
 
-def _figure(ms: dict) -> plt.Figure:
+def _figure(ms: dict) -> Figure:
     methods = ["bp", "zil", "zil_traced", "pc"]
     fig, ax = plt.subplots(figsize=(7, 3.5))
     width = 0.8 / len(methods)

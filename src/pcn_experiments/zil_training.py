@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
+from matplotlib.figure import Figure
 
 from pcn.algorithms import BP, make_train_step
 from pcn.data import batches, one_hot
@@ -39,7 +40,7 @@ FULL = ZILTrainingConfig(
 QUICK = dataclasses.replace(FULL, steps=30)
 
 
-def _loss_figure(losses: dict[str, np.ndarray]) -> plt.Figure:
+def _loss_figure(losses: dict[str, np.ndarray]) -> Figure:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 5), sharex=True)
     for label, values in losses.items():
         top.plot(values, label=label, lw=1.2, ls="-" if label == "BP" else "--")

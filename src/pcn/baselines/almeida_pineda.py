@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._typed import optimizer_update
 from .._validation import check_at_least, check_positive
 
 
@@ -119,7 +120,7 @@ def make_train_step(optimizer: optax.GradientTransformation, *, steps: int = 20,
     def step(net: RecurrentNetwork, opt_state, pixels: jax.Array, labels: jax.Array):
         grads, loss = gradients(net, pixels, labels, steps=steps, dt=dt)
         params = eqx.filter(net, eqx.is_inexact_array)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates, opt_state = optimizer_update(optimizer, grads, opt_state, params)
         return eqx.apply_updates(net, updates), opt_state, loss
 
     return step

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._typed import optimizer_update
 from .._validation import check_at_least, check_positive
 
 
@@ -151,7 +152,7 @@ def make_train_step(
         grad_b = jnp.mean(chains, 0) - jnp.mean(data, 0)
         grads = BoltzmannMachine(_symmetric(grad_w), grad_b, machine.sensory, machine.labels)
         params = eqx.filter(machine, eqx.is_inexact_array)
-        updates, opt_state = optimizer.update(grads, state.opt_state, params)
+        updates, opt_state = optimizer_update(optimizer, grads, state.opt_state, params)
         new = eqx.apply_updates(machine, updates)
         new = eqx.tree_at(lambda m: m.weight, new, _symmetric(new.weight))
         # how well one mean-field pass from the data reconstructs the pixels

@@ -18,6 +18,7 @@ Gibbs steps with the known pixels held.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import equinox as eqx
@@ -26,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._typed import optimizer_update
 from .._validation import check_at_least, check_choice, check_positive
 
 VISIBLE_KINDS = ("bernoulli", "gaussian")
@@ -53,6 +55,12 @@ class RBM(eqx.Module):
     @property
     def n_labels(self) -> int:
         return 0 if self.label_weight is None else self.label_weight.shape[0]
+
+    def label_parameters(self) -> tuple[jax.Array, jax.Array]:
+        """`(label_weight, label_bias)`; an error for an RBM without label units."""
+        if self.label_weight is None or self.label_bias is None:
+            raise ValueError("This RBM has no label units; build it with n_labels.")
+        return self.label_weight, self.label_bias
 
 
 def rbm(
@@ -85,7 +93,7 @@ def rbm(
     )
 
 
-def _check_visible(model: RBM, v: jax.Array) -> None:
+def _check_visible(model: RBM, v: jax.Array | np.ndarray) -> None:
     if v.ndim != 2 or v.shape[1] != model.n_visible:
         raise ValueError(
             f"Visible values must have shape (batch, {model.n_visible}), got {v.shape}."
@@ -120,7 +128,8 @@ def visible_mean(model: RBM, h: jax.Array) -> jax.Array:
 
 def label_probs(model: RBM, h: jax.Array) -> jax.Array:
     """`p(y | h)`: softmax of `d + U h`."""
-    return jax.nn.softmax(model.label_bias[None] + h @ model.label_weight.T, axis=-1)
+    weight, bias = model.label_parameters()
+    return jax.nn.softmax(bias[None] + h @ weight.T, axis=-1)
 
 
 def free_energy(model: RBM, v: jax.Array, y: jax.Array | None = None) -> jax.Array:
@@ -138,8 +147,9 @@ def label_logits(model: RBM, v: jax.Array) -> jax.Array:
     if model.n_labels == 0:
         raise ValueError("This RBM has no label units; build it with n_labels to classify.")
     base = model.hidden_bias[None] + v @ model.weight  # (batch, n_hidden)
-    per_class = base[:, None, :] + model.label_weight[None]  # (batch, n_labels, n_hidden)
-    return model.label_bias[None] + jnp.sum(jax.nn.softplus(per_class), axis=-1)
+    weight, bias = model.label_parameters()
+    per_class = base[:, None, :] + weight[None]  # (batch, n_labels, n_hidden)
+    return bias[None] + jnp.sum(jax.nn.softplus(per_class), axis=-1)
 
 
 def gibbs_step(
@@ -155,7 +165,8 @@ def gibbs_step(
         v_new = mean + jax.random.normal(k_v, mean.shape, v.dtype)
     if y is None:
         return v_new, None
-    logits = model.label_bias[None] + h @ model.label_weight.T
+    weight, bias = model.label_parameters()
+    logits = bias[None] + h @ weight.T
     y_new = jax.nn.one_hot(jax.random.categorical(k_y, logits), model.n_labels, dtype=v.dtype)
     return v_new, y_new
 
@@ -173,7 +184,8 @@ def cd_loss(
     plus `alpha` times the mean cross-entropy of `p(y | v)` when labels are given."""
 
     def sweep(carry, step_key):
-        return gibbs_step(model, *carry, step_key), None
+        v_t, y_t = carry
+        return gibbs_step(model, v_t, y_t, step_key), None
 
     (v_k, y_k), _ = jax.lax.scan(sweep, (v, y), jax.random.split(key, k))
     v_k, y_k = jax.lax.stop_gradient((v_k, y_k))
@@ -188,7 +200,7 @@ class CDTrainer(NamedTuple):
     v, y, key)`; `trainer.init(model)` gives the optimiser state."""
 
     optimizer: optax.GradientTransformation
-    step: callable
+    step: Callable[..., tuple[RBM, optax.OptState, jax.Array]]
 
     def init(self, model: RBM) -> optax.OptState:
         return self.optimizer.init(eqx.filter(model, eqx.is_inexact_array))
@@ -208,7 +220,7 @@ def cd_trainer(
     def step(model: RBM, opt_state, v: jax.Array, y: jax.Array | None, key: jax.Array):
         loss, grads = eqx.filter_value_and_grad(cd_loss)(model, v, y, key, k=k, alpha=alpha)
         params = eqx.filter(model, eqx.is_inexact_array)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates, opt_state = optimizer_update(optimizer, grads, opt_state, params)
         return eqx.apply_updates(model, updates), opt_state, loss
 
     return CDTrainer(optimizer, step)

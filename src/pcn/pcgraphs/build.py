@@ -130,8 +130,10 @@ def pc_graph(
         if bias and b not in predicted:
             b_vec = jnp.asarray(rng.uniform(-bound, bound, mask_ab.shape[0]), dtype)
         predicted.add(b)
-        mask = None if mask_ab.all() else jnp.asarray(mask_ab)
-        module = MaskedBlock(_activation_of(activation, a), jnp.asarray(weight, dtype), mask, b_vec)
+        block_mask = None if mask_ab.all() else jnp.asarray(mask_ab)
+        module = MaskedBlock(
+            _activation_of(activation, a), jnp.asarray(weight, dtype), block_mask, b_vec
+        )
         edges.append(Edge(module, a, b))
     return PCGraph(nodes, edges)
 

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ..graph import PCGraph
 from ..inference import Inference
@@ -32,7 +33,7 @@ class TaskResult(NamedTuple):
     query: Inference
 
 
-def one_hot(labels: jax.Array, n_labels: int) -> jax.Array:
+def one_hot(labels: ArrayLike, n_labels: int) -> jax.Array:
     """Class indices `(batch,)` as one-hot `(batch, n_labels)`; one-hot input is checked.
 
     Raises:
@@ -105,7 +106,7 @@ def _check_read(read: str) -> None:
 
 def generate(
     graph: PCGraph,
-    labels: jax.Array,
+    labels: ArrayLike,
     *,
     sensory: str = SENSORY,
     label: str = LABEL,
@@ -120,9 +121,9 @@ def generate(
 def complete(
     graph: PCGraph,
     inputs: jax.Array,
-    known: jax.Array,
+    known: ArrayLike,
     *,
-    labels: jax.Array | None = None,
+    labels: ArrayLike | None = None,
     by: str = "condition",
     sensory: str = SENSORY,
     label: str = LABEL,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 SENSORY = "sensory"
@@ -107,6 +108,7 @@ class Topology:
         """A `(batch, n)` array of all neurons as `{group: (batch, |group|)}`."""
         if x.ndim != 2 or x.shape[1] != self.n:
             raise ValueError(f"Expected values of shape (batch, {self.n}), got {x.shape}.")
+        x = jnp.asarray(x)
         return {name: x[:, idx] for name, idx in self.groups.items()}
 
     def join(self, values: Mapping[str, jax.Array]) -> jax.Array:

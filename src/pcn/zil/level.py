@@ -192,7 +192,7 @@ def vertex_graph(s: Structure, levelled: bool) -> VertexGraph:
     params = tuple(p for p in g.params if p in s.live)
     fixed = sorted({u for o in s.live_ops for u in g.ops[o].inputs if u not in s.live})
     outs = [(o, k, w) for o in s.live_ops for k, w in enumerate(g.ops[o].outputs) if w in s.live]
-    slot = {w: i for i, (_, _, w) in enumerate(outs)}
+    slot: dict[Any, int] = {w: i for i, (_, _, w) in enumerate(outs)}
     n_main = len(outs)
     vertices: list[Vertex] = []
     extra: list[Vertex] = []

@@ -258,7 +258,7 @@ def _abstract(tree: Any) -> Any:
     """ShapeDtypeStructs of a pytree of arrays or tracers: the graph depends on shapes only."""
 
     def one(a: Any) -> jax.ShapeDtypeStruct:
-        aval = jax.typeof(a) if hasattr(jax, "typeof") else jcore.get_aval(a)
+        aval = jax.typeof(a)
         return jax.ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=aval.weak_type)
 
     return jax.tree.map(one, tree)
