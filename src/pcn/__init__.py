@@ -8,6 +8,7 @@ from . import activations as activations
 from . import energies as energies
 from . import layers as layers
 from . import pcgraphs as pcgraphs
+from . import typing as typing
 from . import vae as vae
 from . import zil as zil
 from ._finite import NonFiniteEnergyError as NonFiniteEnergyError

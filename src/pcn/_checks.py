@@ -12,8 +12,9 @@ import jax.core
 import jax.numpy as jnp
 
 from .graph import PCGraph
+from .typing import Mask
 
-Clamp = Mapping[str, bool | jax.Array]
+Clamp = Mapping[str, bool | Mask]
 
 
 def check_batch(graph: PCGraph, batch: Mapping[str, jax.Array]) -> None:

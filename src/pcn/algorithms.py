@@ -16,7 +16,7 @@ whole step (initialisation, relaxation, weight update) into one XLA program.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
@@ -34,16 +34,17 @@ from .graph import PCGraph
 from .init import AbstractInitialiser, forward_init
 from .losses import bp_loss, forward_energy, forward_values
 from .options import Stop, ValueOptimizer, as_stop, value_optimizer_of
+from .typing import EnergyTrace, Key, Scalar, ValuesIn
 
-Batch = Mapping[str, jax.Array]
+Batch = ValuesIn
 
 
 class StepInfo(NamedTuple):
     """What one training step reports."""
 
-    loss: jax.Array  # mean energy per example at the values the weights were updated at
+    loss: Scalar  # mean energy per example at the values the weights were updated at
     # (T,) mean energy per example before each relaxation step; (0,) where none is kept
-    energy_trace: jax.Array
+    energy_trace: EnergyTrace
 
 
 def parameters(graph: PCGraph) -> PCGraph:
@@ -105,7 +106,7 @@ class AbstractAlgorithm(eqx.Module):
         batch: Batch,
         *,
         optimizer: optax.GradientTransformation,
-        key: jax.Array | None = None,
+        key: Key | None = None,
     ) -> tuple[PCGraph, optax.OptState, StepInfo]:
         """Update the weights of `graph` (weight optimiser `optimizer`) on `batch`, the
         values of the nodes it provides; return the new graph, optimiser state and info."""
@@ -167,7 +168,7 @@ class IL(AbstractAlgorithm):
         batch: Batch,
         *,
         optimizer: optax.GradientTransformation,
-        key: jax.Array | None = None,
+        key: Key | None = None,
     ) -> tuple[PCGraph, optax.OptState, StepInfo]:
         """Clamp the nodes in `batch`, relax the rest, update the weights."""
         check_batch(graph, batch)
@@ -236,7 +237,7 @@ class BP(AbstractAlgorithm):
         batch: Batch,
         *,
         optimizer: optax.GradientTransformation,
-        key: jax.Array | None = None,
+        key: Key | None = None,
     ) -> tuple[PCGraph, optax.OptState, StepInfo]:
         """`weight_updates` backprop steps on `self.loss_of(graph, batch)`."""
         check_batch(graph, batch)
@@ -320,7 +321,7 @@ class TrainStep:
         return TrainState(tuple(jax.tree.leaves((params, opt_state)))), info
 
     def __call__(
-        self, state: TrainState, batch: Batch, key: jax.Array | None = None
+        self, state: TrainState, batch: Batch, key: Key | None = None
     ) -> tuple[TrainState, StepInfo]:
         """Initialise values, relax, update the weights: one compiled program.
 

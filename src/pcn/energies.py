@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._validation import check_at_least, check_positive
+from .typing import NodeArray, PerExample
 
 
 def _sum_per_example(x: jax.Array) -> jax.Array:
@@ -47,14 +48,14 @@ class AbstractEnergy(eqx.Module):
     checks_data: ClassVar[bool] = False
 
     @abc.abstractmethod
-    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+    def energy(self, value: NodeArray, mu: NodeArray) -> PerExample:
         """Per-example energy, shape `(batch,)` (summed over the node's own axes)."""
 
-    def mean(self, mu: jax.Array) -> jax.Array:
+    def mean(self, mu: NodeArray) -> NodeArray:
         """The value with zero energy for prediction `mu` (set by forward initialisation)."""
         return mu
 
-    def present(self, value: jax.Array) -> jax.Array:
+    def present(self, value: NodeArray) -> NodeArray:
         """What children see of the node's value."""
         return value
 
@@ -78,7 +79,7 @@ class Gaussian(AbstractEnergy):
     def __check_init__(self) -> None:
         check_positive("precision", self.precision, hint="Pass `Gaussian(precision=1.0)`.")
 
-    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+    def energy(self, value: NodeArray, mu: NodeArray) -> PerExample:
         """Per-example energy, shape `(batch,)`."""
         return 0.5 * self.precision * _sum_per_example(jnp.square(value - mu))
 
@@ -113,13 +114,13 @@ class Categorical(AbstractEnergy):
                 "`SoftmaxCategorical` for a node that holds logits."
             )
 
-    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+    def energy(self, value: NodeArray, mu: NodeArray) -> PerExample:
         """Per-example energy, shape `(batch,)`."""
         log_q = jax.nn.log_softmax(mu, axis=-1)
         kl = jax.scipy.special.xlogy(value, value) - value * log_q
         return _sum_per_example(kl)
 
-    def mean(self, mu: jax.Array) -> jax.Array:
+    def mean(self, mu: NodeArray) -> NodeArray:
         """The zero-energy value for logits `mu`: `softmax(mu)`."""
         return jax.nn.softmax(mu, axis=-1)
 
@@ -144,7 +145,7 @@ class SoftmaxCategorical(AbstractEnergy):
             "precision", self.precision, hint="Use `SoftmaxCategorical(precision=1.0)` for F_KL."
         )
 
-    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+    def energy(self, value: NodeArray, mu: NodeArray) -> PerExample:
         """Per-example energy, shape `(batch,)`."""
         log_p = jax.nn.log_softmax(value, axis=-1)
         kl = jnp.exp(log_p) * (log_p - jax.nn.log_softmax(mu, axis=-1))
@@ -152,7 +153,7 @@ class SoftmaxCategorical(AbstractEnergy):
             kl = self.precision * kl
         return _sum_per_example(kl)
 
-    def present(self, value: jax.Array) -> jax.Array:
+    def present(self, value: NodeArray) -> NodeArray:
         """What children see of the node: `softmax(value)`."""
         return jax.nn.softmax(value, axis=-1)
 
@@ -188,14 +189,14 @@ class Bernoulli(AbstractEnergy):
                 "for a node that holds logits."
             )
 
-    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+    def energy(self, value: NodeArray, mu: NodeArray) -> PerExample:
         """Per-example energy, shape `(batch,)`."""
         xlogx = jax.scipy.special.xlogy
         neg = xlogx(value, value) + xlogx(1.0 - value, 1.0 - value)
         cross = value * jax.nn.log_sigmoid(mu) + (1.0 - value) * jax.nn.log_sigmoid(-mu)
         return _sum_per_example(neg - cross)
 
-    def mean(self, mu: jax.Array) -> jax.Array:
+    def mean(self, mu: NodeArray) -> NodeArray:
         """The zero-energy value for logits `mu`: `sigmoid(mu)`."""
         return jax.nn.sigmoid(mu)
 
@@ -204,14 +205,14 @@ class BernoulliLogits(AbstractEnergy):
     """Independent Bernoulli units held as LOGITS phi, free to relax:
     E = sum_i KL(Bern(sigmoid(phi_i)) || Bern(sigmoid(mu_i))); children see sigmoid(phi)."""
 
-    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+    def energy(self, value: NodeArray, mu: NodeArray) -> PerExample:
         """Per-example energy, shape `(batch,)`."""
         p = jax.nn.sigmoid(value)
         log_p, log_q = jax.nn.log_sigmoid(value), jax.nn.log_sigmoid(mu)
         log_1p, log_1q = jax.nn.log_sigmoid(-value), jax.nn.log_sigmoid(-mu)
         return _sum_per_example(p * (log_p - log_q) + (1.0 - p) * (log_1p - log_1q))
 
-    def present(self, value: jax.Array) -> jax.Array:
+    def present(self, value: NodeArray) -> NodeArray:
         """What children see of the node: `sigmoid(value)`."""
         return jax.nn.sigmoid(value)
 
@@ -272,7 +273,7 @@ class DiagonalGaussian(AbstractEnergy):
     def _log_variance(self) -> jax.Array:
         return self.log_variance if self.learned else jax.lax.stop_gradient(self.log_variance)
 
-    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+    def energy(self, value: NodeArray, mu: NodeArray) -> PerExample:
         """Per-example energy, shape `(batch,)`."""
         log_var = self._log_variance()
         quad = jnp.square(value - mu) * jnp.broadcast_to(jnp.exp(-log_var), value.shape)
@@ -324,7 +325,7 @@ class ReparamGaussian(AbstractEnergy):
                 "use 1.0 for the VAE loss, 0.0 for no prior."
             )
 
-    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+    def energy(self, value: NodeArray, mu: NodeArray) -> PerExample:
         """Per-example energy, shape `(batch,)`."""
         u, s = _halves(value)
         u_hat, s_hat = _halves(mu)
@@ -383,7 +384,7 @@ class MonteCarloKL(AbstractEnergy):
     def __check_init__(self) -> None:
         check_at_least("samples", self.samples, 1, hint="MonteCarloKL needs N >= 1 samples.")
 
-    def energy(self, value: jax.Array, mu: jax.Array) -> jax.Array:
+    def energy(self, value: NodeArray, mu: NodeArray) -> PerExample:
         """Per-example energy estimate, shape `(batch,)`."""
         keys = jax.random.split(jax.random.key(self.seed), self.samples)
 

@@ -25,8 +25,7 @@ import jax.numpy as jnp
 from ._typed import total
 from .activations import Activation, get_activation, identity
 from .energies import AbstractEnergy, Gaussian
-
-Values = dict[str, jax.Array]
+from .typing import NodeArray, PerExample, Values, ValuesIn
 
 
 class Node(eqx.Module):
@@ -197,15 +196,15 @@ class PCGraph(eqx.Module):
         return f"nodes {stuck} lie on or after a cycle"
 
     # --- maths -----------------------------------------------------------------------
-    def predict(self, values: Mapping[str, jax.Array], name: str) -> jax.Array:
+    def predict(self, values: ValuesIn, name: str) -> NodeArray:
         """mu of node `name` (Eq. 2.1): activation of the summed incoming contributions."""
         return self._predict(values, name)
 
-    def node_energies(self, values: Mapping[str, jax.Array]) -> Values:
+    def node_energies(self, values: ValuesIn) -> dict[str, PerExample]:
         """Per-example energy of every node that has a prediction: `{name: (batch,)}`."""
         return self._node_energies(values)
 
-    def energy(self, values: Mapping[str, jax.Array]) -> jax.Array:
+    def energy(self, values: ValuesIn) -> PerExample:
         """Total energy per example, shape `(batch,)` (thesis Eq. 2.3)."""
         return total(self.node_energies(values).values())
 

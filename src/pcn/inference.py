@@ -25,8 +25,19 @@ from ._engine import relax
 from ._finite import non_finite_errors, raise_if_not_finite
 from ._typed import total
 from .energies import check_node_data
-from .graph import PCGraph, Values
+from .graph import PCGraph
 from .options import Stop, ValueOptimizer, as_stop, value_optimizer_of
+from .typing import (
+    EnergyTrace,
+    ExampleFlags,
+    ExampleSteps,
+    Flag,
+    PerExample,
+    Scalar,
+    StepCount,
+    Values,
+    ValuesIn,
+)
 
 
 class Inference(NamedTuple):
@@ -36,18 +47,18 @@ class Inference(NamedTuple):
     values: Values
     # FixedSteps: (T + 1,) mean energy per example before each step, then after the last;
     # Tolerance: (1,), the mean energy per example at the final values
-    energy_trace: jax.Array
-    final_energy: jax.Array  # (batch,): energy (Eq. 2.3) of each example at the final values
-    node_energy: Values  # {name: mean energy per example} at the final values
-    steps: jax.Array  # () int: steps taken (by the slowest example)
-    converged: jax.Array  # () bool: every example met `tol` (always True for FixedSteps)
-    example_steps: jax.Array  # (batch,) int: steps each example moved
-    example_converged: jax.Array  # (batch,) bool: the example met `tol` within the cap
+    energy_trace: EnergyTrace
+    final_energy: PerExample  # energy (Eq. 2.3) of each example at the final values
+    node_energy: dict[str, Scalar]  # {name: mean energy per example} at the final values
+    steps: StepCount  # steps taken (by the slowest example)
+    converged: Flag  # every example met `tol` (always True for FixedSteps)
+    example_steps: ExampleSteps  # steps each example moved
+    example_converged: ExampleFlags  # the example met `tol` within the cap
 
 
 def infer(
     graph: PCGraph,
-    values: Mapping[str, jax.Array],
+    values: ValuesIn,
     *,
     clamp: Clamp,
     stop: int | Stop,

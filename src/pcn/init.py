@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from ._validation import check_positive
 from .graph import PCGraph, Values
+from .typing import Key, ValuesIn
 
 
 class AbstractInitialiser(eqx.Module):
@@ -28,9 +29,7 @@ class AbstractInitialiser(eqx.Module):
     starts_at_prediction: ClassVar[bool] = False
 
     @abc.abstractmethod
-    def __call__(
-        self, graph: PCGraph, provided: Mapping[str, jax.Array], *, key: jax.Array | None = None
-    ) -> Values:
+    def __call__(self, graph: PCGraph, provided: ValuesIn, *, key: Key | None = None) -> Values:
         """`{name: (batch, *shape)}` for every node of `graph`; provided nodes keep theirs."""
 
 
@@ -55,9 +54,7 @@ class ForwardInit(AbstractInitialiser):
     root_init: Callable[[tuple[int, ...]], jax.Array] = eqx.field(static=True, default=jnp.zeros)
     starts_at_prediction: ClassVar[bool] = True
 
-    def __call__(
-        self, graph: PCGraph, provided: Mapping[str, jax.Array], *, key: jax.Array | None = None
-    ) -> Values:
+    def __call__(self, graph: PCGraph, provided: ValuesIn, *, key: Key | None = None) -> Values:
         if graph.order is None:
             raise ValueError(
                 "Forward initialisation needs a DAG, but this graph has a cycle "
@@ -79,9 +76,7 @@ class ForwardInit(AbstractInitialiser):
 class ZerosInit(AbstractInitialiser):
     """Provided nodes keep their values; every other node starts at zero."""
 
-    def __call__(
-        self, graph: PCGraph, provided: Mapping[str, jax.Array], *, key: jax.Array | None = None
-    ) -> Values:
+    def __call__(self, graph: PCGraph, provided: ValuesIn, *, key: Key | None = None) -> Values:
         batch = batch_size_of(provided)
         return {
             n.name: provided[n.name] if n.name in provided else jnp.zeros((batch, *n.shape))
@@ -97,9 +92,7 @@ class NormalInit(AbstractInitialiser):
     def __check_init__(self) -> None:
         check_positive("std", self.std, hint="e.g. `NormalInit(std=0.1)`.")
 
-    def __call__(
-        self, graph: PCGraph, provided: Mapping[str, jax.Array], *, key: jax.Array | None = None
-    ) -> Values:
+    def __call__(self, graph: PCGraph, provided: ValuesIn, *, key: Key | None = None) -> Values:
         if key is None:
             raise ValueError("`normal_init` draws random values: pass `key=jax.random.key(...)`.")
         batch = batch_size_of(provided)

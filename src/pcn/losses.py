@@ -9,16 +9,14 @@ the VAE loss, reconstruction + KL to the prior.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import jax
 import jax.numpy as jnp
 
 from ._typed import total
 from .graph import PCGraph, Values
 from .init import forward_init
+from .typing import Scalar, ValuesIn
 
-Batch = Mapping[str, jax.Array]
+Batch = ValuesIn
 
 
 def forward_values(graph: PCGraph, batch: Batch, *, purpose: str = "Backprop") -> Values:
@@ -36,7 +34,7 @@ def forward_values(graph: PCGraph, batch: Batch, *, purpose: str = "Backprop") -
     return forward_init(graph, {n: batch[n] for n in graph.roots()})
 
 
-def target_loss(graph: PCGraph, batch: Batch, forward: Values) -> jax.Array:
+def target_loss(graph: PCGraph, batch: Batch, forward: Values) -> Scalar:
     """Mean over the batch of the energies of the provided nodes that have a prediction,
     at the forward values `forward`."""
     targets = [n for n in batch if graph.incoming(n)]
@@ -45,12 +43,12 @@ def target_loss(graph: PCGraph, batch: Batch, forward: Values) -> jax.Array:
     )
 
 
-def bp_loss(graph: PCGraph, batch: Batch) -> jax.Array:
+def bp_loss(graph: PCGraph, batch: Batch) -> Scalar:
     """Mean over the batch of the provided targets' energies at the forward pass."""
     return target_loss(graph, batch, forward_values(graph, batch))
 
 
-def forward_energy(graph: PCGraph, batch: Batch) -> jax.Array:
+def forward_energy(graph: PCGraph, batch: Batch) -> Scalar:
     """Per-example energy of the whole graph at the forward pass, the provided non-roots
     (targets) at their values: `(batch,)`."""
     values = forward_values(graph, batch)

@@ -30,6 +30,7 @@ from ..energies import check_node_data
 from ..graph import PCGraph, Values
 from ..inference import Inference, run_inference
 from ..options import Stop, Tolerance, ValueOptimizer, as_stop, value_optimizer_of
+from ..typing import Key, Mask, ValuesIn
 from .topology import Topology
 
 QUERY_STOP = Tolerance(tol=1e-6, max_steps=1000)
@@ -70,14 +71,14 @@ def _batch_of(*dicts: Mapping[str, jax.Array]) -> int:
 
 def condition(
     graph: PCGraph,
-    provided: Mapping[str, jax.Array],
+    provided: ValuesIn,
     *,
-    clamp: Mapping[str, jax.Array] | None = None,
-    start: Mapping[str, jax.Array] | None = None,
+    clamp: Mapping[str, Mask] | None = None,
+    start: ValuesIn | None = None,
     stop: int | Stop = QUERY_STOP,
     gamma: float | None = None,
     value_optimizer: ValueOptimizer | None = None,
-    key: jax.Array | None = None,
+    key: Key | None = None,
     std: float = 0.1,
     check_finite: bool = True,
 ) -> Inference:
@@ -143,12 +144,12 @@ def condition(
 
 def initialise(
     graph: PCGraph,
-    start: Mapping[str, jax.Array],
+    start: ValuesIn,
     *,
     stop: int | Stop = QUERY_STOP,
     gamma: float | None = None,
     value_optimizer: ValueOptimizer | None = None,
-    key: jax.Array | None = None,
+    key: Key | None = None,
     std: float = 0.1,
     check_finite: bool = True,
 ) -> Inference:

@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.typing import ArrayLike
 
 from ..graph import PCGraph
 from ..inference import Inference
+from ..typing import Labels, Mask, NodeArray, OneHot
 from .query import condition, initialise
 from .topology import LABEL, SENSORY
 
@@ -29,11 +29,11 @@ from .topology import LABEL, SENSORY
 class TaskResult(NamedTuple):
     """The answer of a task and the query that produced it."""
 
-    output: jax.Array
+    output: NodeArray
     query: Inference
 
 
-def one_hot(labels: ArrayLike, n_labels: int) -> jax.Array:
+def one_hot(labels: Labels, n_labels: int) -> OneHot:
     """Class indices `(batch,)` as one-hot `(batch, n_labels)`; one-hot input is checked.
 
     Raises:
@@ -68,7 +68,7 @@ def _n_labels(graph: PCGraph, label: str) -> int:
 
 def classify(
     graph: PCGraph,
-    inputs: jax.Array,
+    inputs: NodeArray,
     *,
     sensory: str = SENSORY,
     label: str = LABEL,
@@ -106,7 +106,7 @@ def _check_read(read: str) -> None:
 
 def generate(
     graph: PCGraph,
-    labels: ArrayLike,
+    labels: Labels,
     *,
     sensory: str = SENSORY,
     label: str = LABEL,
@@ -120,10 +120,10 @@ def generate(
 
 def complete(
     graph: PCGraph,
-    inputs: jax.Array,
-    known: ArrayLike,
+    inputs: NodeArray,
+    known: Mask,
     *,
-    labels: ArrayLike | None = None,
+    labels: Labels | None = None,
     by: str = "condition",
     sensory: str = SENSORY,
     label: str = LABEL,
@@ -156,7 +156,7 @@ def complete(
 
 def denoise(
     graph: PCGraph,
-    noisy: jax.Array,
+    noisy: NodeArray,
     *,
     sensory: str = SENSORY,
     **relax: Any,
