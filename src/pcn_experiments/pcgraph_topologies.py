@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -40,7 +40,7 @@ from .output import markdown_table, save_figure
 from .plots import curves as curves_figure
 from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
-from .trainer import fit, shuffled_batches, train_step_learner
+from .trainer import Learner, fit, shuffled_batches, train_step_learner
 
 GENERATIVE_MODELS = ("generative", "lateral", "assemblies")
 
@@ -247,6 +247,31 @@ def _train(
     return step.graph(result.state), curve
 
 
+class _CDInfo(NamedTuple):
+    loss: jax.Array  # the batch's reconstruction error after the update
+
+
+def _rbm_learner(cfg: TopologiesConfig, ds: Dataset, seed: int) -> Learner[rbm_lib.CDState]:
+    """CD-k training of the RBM baseline as `rbm_lib.train` does it (the same batches,
+    keys and updates), through `fit` so that it checkpoints and resumes."""
+    machine = rbm_lib.rbm(784, cfg.rbm_hidden, n_labels=10, key=jax.random.key(seed))
+    trainer = rbm_lib.cd_trainer(
+        optax.adam(cfg.rbm_learning_rate), k=cfg.rbm_k, alpha=cfg.rbm_alpha
+    )
+    n = len(ds.x_train)
+
+    def step(state: rbm_lib.CDState, idx: np.ndarray) -> tuple[rbm_lib.CDState, _CDInfo]:
+        v = jnp.asarray(ds.x_train[idx])
+        state, error = rbm_lib.train_batch(trainer, state, v, ds.y_train[idx])
+        return state, _CDInfo(error)
+
+    return Learner(
+        init=lambda: rbm_lib.CDState(machine, trainer.init(machine), jax.random.key(seed)),
+        step=step,
+        batches=lambda epoch: rbm_lib.epoch_batches(n, cfg.batch_size, seed, epoch),
+    )
+
+
 def _table(cfg: TopologiesConfig, ds: Dataset, ctx: RunContext) -> dict[str, Any]:
     """Table 5.2 on Fashion-MNIST: PC graphs and BP at each depth, and the RBM."""
     accuracy, details, curves, seconds = {}, {}, {}, {}
@@ -271,14 +296,11 @@ def _table(cfg: TopologiesConfig, ds: Dataset, ctx: RunContext) -> dict[str, Any
             accuracy[name] = details[name]["accuracy"]
             seconds[name] = time.perf_counter() - start
     start = time.perf_counter()
-    machine = rbm_lib.rbm(784, cfg.rbm_hidden, n_labels=10, key=jax.random.key(ctx.seed))
-    machine, rbm_errors = rbm_lib.train(
-        machine, ds.x_train, ds.y_train, epochs=cfg.rbm_epochs, batch_size=cfg.batch_size,
-        learning_rate=cfg.rbm_learning_rate, k=cfg.rbm_k, alpha=cfg.rbm_alpha, seed=ctx.seed,
-    )  # fmt: skip
+    result = fit(_rbm_learner(cfg, ds, ctx.seed), epochs=cfg.rbm_epochs, ctx=ctx, label="rbm")
+    machine = result.state.model
     accuracy["rbm"] = float(np.mean(rbm_lib.classify(machine, ds.x_test) == ds.y_test))
     seconds["rbm"] = time.perf_counter() - start
-    curves["rbm"] = {"reconstruction_error": rbm_errors}
+    curves["rbm"] = {"reconstruction_error": result.history["train_loss"]}
     return {
         "test_accuracy": accuracy,
         "classify_query": details,

@@ -20,6 +20,7 @@ from pcn.zero_divergence import ZIL
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment
+from .trainer import fit, train_step_learner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,18 +67,21 @@ def run(ctx: RunContext) -> Report:
         pieces = list(batches(ds.x_train, ds.y_train, cfg.batch_size, key_or_seed=ctx.seed))[
             : cfg.steps
         ]
+
+        def make_batch(piece: tuple[np.ndarray, np.ndarray]) -> dict[str, jax.Array]:
+            xb, yb = piece
+            return {
+                "x": jnp.asarray(xb, jnp.float64),
+                "y": jnp.asarray(one_hot(yb, ds.num_classes), jnp.float64),
+            }
+
         for label, algorithm in (("BP", BP()), ("Z-IL", ZIL())):
             step = make_train_step(graph, algorithm, optax.sgd(cfg.learning_rate))
-            state, trace = step.init(graph), []
-            for xb, yb in pieces:
-                batch = {
-                    "x": jnp.asarray(xb, jnp.float64),
-                    "y": jnp.asarray(one_hot(yb, ds.num_classes), jnp.float64),
-                }
-                state, info = step(state, batch)
-                trace.append(info.loss)
-            losses[label] = np.asarray(jnp.stack(trace))
-            final = np.concatenate([np.ravel(np.asarray(x)) for x in state.leaves])
+            # one epoch of `steps` batches, every step's loss kept
+            learner = train_step_learner(step, graph, lambda epoch: pieces, make_batch)
+            result = fit(learner, epochs=1, ctx=ctx, label=label.lower(), step_losses=True)
+            losses[label] = np.asarray(result.history["step_loss"])
+            final = np.concatenate([np.ravel(np.asarray(x)) for x in result.state.leaves])
             losses[label + "_final_weights"] = final
     weight_diff = float(
         np.max(np.abs(losses.pop("BP_final_weights") - losses.pop("Z-IL_final_weights")))

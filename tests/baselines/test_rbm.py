@@ -5,6 +5,7 @@ import itertools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from pcn.baselines import rbm
@@ -95,6 +96,29 @@ def test_hybrid_training_with_a_discriminative_term_also_learns():
     model = rbm.rbm(16, 8, n_labels=2, key=jax.random.key(3))
     model, _ = rbm.train(model, x, y, epochs=5, batch_size=20, learning_rate=0.05, alpha=1.0)
     assert np.mean(rbm.classify(model, x) == y) > 0.95
+
+
+def test_train_is_epoch_batches_and_train_batch_so_a_run_can_resume_at_any_epoch():
+    # a resumable trainer (the suite's `fit`) replays epoch e from `epoch_batches` alone
+    x, y = _two_class_data(70, 4)
+    model = rbm.rbm(16, 8, n_labels=2, key=jax.random.key(5))
+    trained, errors = rbm.train(model, x, y, epochs=3, batch_size=20, learning_rate=0.05, seed=7)
+    trainer = rbm.cd_trainer(optax.adam(0.05))
+    state = rbm.CDState(model, trainer.init(model), jax.random.key(7))
+    for epoch in range(3):
+        batches = rbm.epoch_batches(len(x), 20, 7, epoch)
+        assert [len(b) for b in batches] == [20, 20, 20]  # the partial batch is left out
+        assert len(np.unique(np.concatenate(batches))) == 60
+        epoch_errors = []
+        for idx in batches:
+            state, error = rbm.train_batch(trainer, state, jnp.asarray(x[idx]), y[idx])
+            epoch_errors.append(error)
+        assert float(jnp.mean(jnp.stack(epoch_errors))) == errors[epoch]
+    for got, want in zip(jax.tree.leaves(state.model), jax.tree.leaves(trained), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(
+        rbm.epoch_batches(len(x), 20, 7, 0)[0], rbm.epoch_batches(len(x), 20, 7, 1)[0]
+    )
 
 
 def test_bad_settings_and_shapes_are_named():

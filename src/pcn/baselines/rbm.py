@@ -29,6 +29,7 @@ import optax
 
 from .._typed import optimizer_update
 from .._validation import check_at_least, check_choice, check_positive
+from ..typing import Labels
 
 VISIBLE_KINDS = ("bernoulli", "gaussian")
 
@@ -226,6 +227,45 @@ def cd_trainer(
     return CDTrainer(optimizer, step)
 
 
+class CDState(NamedTuple):
+    """What CD training carries from batch to batch: the model, its optimiser state and
+    the random key of the Gibbs chains."""
+
+    model: RBM
+    opt_state: optax.OptState
+    key: jax.Array
+
+
+def train_batch(
+    trainer: CDTrainer, state: CDState, v: jax.Array, y: Labels | None
+) -> tuple[CDState, jax.Array]:
+    """One CD-k update on the batch `v` (with class indices `y` if the RBM has label
+    units); returns the new state and the batch's mean-field reconstruction error after
+    the update (one sweep, a progress measure)."""
+    model = state.model
+    labels = None if y is None else jax.nn.one_hot(jnp.asarray(y), model.n_labels)
+    key, sub = jax.random.split(state.key)
+    model, opt_state, _ = trainer.step(model, state.opt_state, v, labels, sub)
+    return CDState(model, opt_state, key), _recon_error(model, v, labels)
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """Example indices of the batches of epoch `epoch` (from 0) in the order `train`
+    uses: that epoch's permutation of `range(n)` drawn from `np.random.default_rng(seed)`,
+    cut into whole batches (so a resumed run sees the batches of an uninterrupted one)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(epoch):
+        rng.permutation(n)
+    return _whole_batches(rng.permutation(n), batch_size)
+
+
+def _whole_batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """`order` cut into batches of `batch_size`, the last partial one left out (one
+    compiled shape), or all of `order` if it is shorter than a batch."""
+    starts = range(0, max(len(order) - batch_size, 0) + 1, batch_size)
+    return [order[start : start + batch_size] for start in starts]
+
+
 def train(
     model: RBM,
     x: np.ndarray,
@@ -241,7 +281,8 @@ def train(
     """Train by CD-k with Adam(`learning_rate`) on shuffled batches of `x` (and class
     indices `y` if the RBM has label units; the last partial batch of an epoch is left
     out). Returns the model and each epoch's mean reconstruction error of the batches
-    (mean-field, one sweep), a progress measure."""
+    (mean-field, one sweep), a progress measure. The batches of epoch `e` are
+    `epoch_batches(len(x), batch_size, seed, e)`; one step is `train_batch`."""
     check_at_least("epochs", epochs, 1)
     check_at_least("batch_size", batch_size, 1)
     check_positive("learning_rate", learning_rate)
@@ -253,23 +294,18 @@ def train(
             f"(it has {model.n_labels}); got {'none' if y is None else 'labels'}."
         )
     trainer = cd_trainer(optax.adam(learning_rate), k=k, alpha=alpha)
-    opt_state = trainer.init(model)
+    state = CDState(model, trainer.init(model), jax.random.key(seed))
     rng = np.random.default_rng(seed)
-    key = jax.random.key(seed)
     errors = []
     for _ in range(epochs):
-        order = rng.permutation(len(x))
         batch_errors = []
-        # whole batches only (as `pcn.training.train_epoch`): one compiled shape
-        for start in range(0, max(len(x) - batch_size, 0) + 1, batch_size):
-            idx = order[start : start + batch_size]
-            vb = jnp.asarray(x[idx])
-            yb = None if y is None else jax.nn.one_hot(jnp.asarray(y[idx]), model.n_labels)
-            key, sub = jax.random.split(key)
-            model, opt_state, _ = trainer.step(model, opt_state, vb, yb, sub)
-            batch_errors.append(_recon_error(model, vb, yb) * len(idx))
-        errors.append(float(jnp.sum(jnp.stack(batch_errors))) / (len(batch_errors) * len(idx)))
-    return model, errors
+        for idx in _whole_batches(rng.permutation(len(x)), batch_size):
+            state, error = train_batch(
+                trainer, state, jnp.asarray(x[idx]), None if y is None else y[idx]
+            )
+            batch_errors.append(error)
+        errors.append(float(jnp.mean(jnp.stack(batch_errors))))
+    return state.model, errors
 
 
 @eqx.filter_jit
