@@ -27,8 +27,40 @@ NON_FINITE_MESSAGE = (
 )
 
 
+NON_FINITE_DATA_MESSAGE = (
+    "The data given for node {name!r} holds nan or inf values: the batch, not the model or "
+    "its step sizes, is at fault. Clean or drop those examples (np.isfinite finds them)."
+)
+
+
 class NonFiniteEnergyError(FloatingPointError):
     """An energy became nan or inf during relaxation (the message names the node)."""
+
+
+NON_FINITE_LOSS_MESSAGE = (
+    "The training loss became non-finite (nan or inf) on finite data: the weights diverged. "
+    "Lower the weight learning rate (or the value step `gamma` of IL)."
+)
+
+
+class NonFiniteDataError(ValueError):
+    """A batch given to a training step holds nan or inf (the message names the node)."""
+
+
+def raise_if_loss_not_finite(loss: jax.Array) -> jax.Array:
+    """`loss`, or (at run time) an error saying the weights diverged."""
+    return eqx.error_if(loss, ~jnp.isfinite(loss), NON_FINITE_LOSS_MESSAGE)
+
+
+def raise_if_data_not_finite(batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    """`batch`, or (at run time, inside jit too) an error naming the first node whose
+    data holds nan or inf. Integer data (token ids) is always finite."""
+    names = [n for n, v in batch.items() if jnp.issubdtype(v.dtype, jnp.inexact)]
+    if not names:
+        return dict(batch)
+    finite = jnp.stack([jnp.all(jnp.isfinite(batch[n])) for n in names])
+    messages = [NON_FINITE_DATA_MESSAGE.format(name=n) for n in names]
+    return eqx.branched_error_if(dict(batch), ~jnp.all(finite), jnp.argmin(finite), messages)
 
 
 def raise_if_not_finite(node_energy: Mapping[str, jax.Array], target: T) -> T:
@@ -44,13 +76,19 @@ def raise_if_not_finite(node_energy: Mapping[str, jax.Array], target: T) -> T:
 
 @contextlib.contextmanager
 def non_finite_errors(names: Iterable[str]) -> Iterator[None]:
-    """Re-raise the run-time error of `raise_if_not_finite` for one of the nodes `names`
-    as a plain `NonFiniteEnergyError` with its message."""
+    """Re-raise the run-time error of `raise_if_not_finite` (`raise_if_data_not_finite`)
+    for one of the nodes `names` as a plain `NonFiniteEnergyError` (`NonFiniteDataError`)
+    with its message."""
     try:
         yield
     except Exception as err:
         text = str(err)
+        if NON_FINITE_LOSS_MESSAGE in text:
+            raise NonFiniteEnergyError(NON_FINITE_LOSS_MESSAGE) from None
         for name in names:
+            message = NON_FINITE_DATA_MESSAGE.format(name=name)
+            if message in text:
+                raise NonFiniteDataError(message) from None
             message = NON_FINITE_MESSAGE.format(name=name)
             if message in text:
                 raise NonFiniteEnergyError(message) from None

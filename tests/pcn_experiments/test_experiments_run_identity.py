@@ -78,8 +78,9 @@ def test_a_new_run_refuses_a_folder_holding_another_runs_checkpoints(finished, t
     results = run_experiment("digits-mlp", out=out, seed=1, overwrite=True, **QUICK)
     assert results["run"]["seed"] == 1
     # the old run's checkpoints are gone: resuming now continues seed 1, not seed 0
-    assert run_experiment("digits-mlp", out=out, seed=1, resume=True, **QUICK)["test_accuracy"] == (
-        results["test_accuracy"]
+    assert (
+        run_experiment("digits-mlp", out=out, seed=1, resume=True, **QUICK)["test_accuracy"]
+        == (results["test_accuracy"])
     )
 
 
