@@ -253,3 +253,28 @@ def test_a_batch_without_the_label_warns_that_the_label_node_learns_nothing(grap
     step = pcn.make_train_step(graph, pcn.IL(stop=5, gamma=0.1), optax.sgd(0.01))
     with pytest.warns(UserWarning, match=r"no data for \['y'\].*teach the weights nothing"):
         step(step.init(graph), {"x": batch["x"]})
+
+
+@pytest.mark.parametrize("width", [0, -3])
+def test_a_layer_without_neurons_is_refused_when_the_model_is_built(width):
+    with pytest.raises(ValueError, match=r"Node 'h1' needs a shape of integers >= 1"):
+        pcn.mlp((3, width, 2), key=jax.random.key(0))
+
+
+@pytest.mark.parametrize("gamma", ["0.1", True, [0.1]])
+def test_a_value_step_that_is_not_a_real_number_is_refused_naming_it(gamma):
+    with pytest.raises(TypeError, match="`gamma` must be a positive real number"):
+        pcn.IL(stop=5, gamma=gamma)
+
+
+def test_accuracy_checks_its_inputs_naming_the_fix(graph):
+    x = np.ones((3, 3), np.float32)
+    with pytest.raises(ValueError, match="at least one example"):
+        pcn.accuracy(graph, x[:0], np.array([], int))
+    with pytest.raises(ValueError, match=r"one class index per example of `x` \(3\)"):
+        pcn.accuracy(graph, x, np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"range\(0, 2\).*node 'y'"):
+        pcn.accuracy(graph, x, np.array([0, 1, 5]))
+    labels = np.array([0, 1, 1])
+    expected = np.mean(np.argmax(np.asarray(pcn.predict(graph, x)), axis=-1) == labels)
+    assert pcn.accuracy(graph, x, labels) == expected
