@@ -4,10 +4,12 @@ folder and writes `results.json` and `report.md` there."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import json
 import pkgutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +36,8 @@ class RunContext:
     # who the run is (experiment, quick, seed, settings, data folder, pcn version), and,
     # once `choose_config` has run, its full "config": stored with every checkpoint
     identity: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # the config fields the experiment read (see `choose_config`)
+    reads: set[str] = dataclasses.field(default_factory=set)
 
     def run_record(self) -> dict[str, Any]:
         """The identity with the config, as JSON would give it back (lists for tuples)."""
@@ -71,7 +75,34 @@ def choose_config(ctx: RunContext, full: Any, quick: Any) -> Any:
         changes[name] = value
     cfg = dataclasses.replace(cfg, **changes)
     ctx.identity["config"] = to_jsonable(dataclasses.asdict(cfg))
-    return cfg
+    return _tracked(cfg, ctx.reads)
+
+
+_NOT_A_USE = frozenset({"dataclasses", __name__, "pcn._validation", "copy", "reprlib"})
+
+
+def _tracked(cfg: Any, reads: set[str]) -> Any:
+    """`cfg`, recording in `reads` each field the experiment reads. Reads by the config's
+    own methods (its validation), by `dataclasses` (asdict, replace) and by this module
+    are not uses: `run_experiment` reports fields nobody else read (settings that would
+    change nothing)."""
+    names = frozenset(f.name for f in dataclasses.fields(cfg))
+    base = type(cfg)
+
+    def __getattribute__(self: Any, name: str) -> Any:
+        if name in names:
+            caller = sys._getframe(1)
+            module = caller.f_globals.get("__name__", "")
+            if module not in _NOT_A_USE and caller.f_locals.get("self") is not self:
+                reads.add(name)
+        return object.__getattribute__(self, name)
+
+    tracked = type(base.__name__, (base,), {"__getattribute__": __getattribute__})
+    tracked.__qualname__ = base.__qualname__
+    tracked.__module__ = base.__module__
+    out = copy.copy(cfg)
+    object.__setattr__(out, "__class__", tracked)
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +224,15 @@ def run_experiment(
         claim(folder, identity, resume=resume, overwrite=overwrite)
         start = time.perf_counter()
         report = exp.run(ctx)
+        fields = set(ctx.identity.get("config", {}))
+        unread = sorted(fields - ctx.reads)
+        ignored = sorted(set(overrides) & set(unread))
+        if ignored:
+            raise ValueError(
+                f"--set {', '.join(ignored)}: {name} never reads "
+                f"{'this setting' if len(ignored) == 1 else 'these settings'}, so the run "
+                "would not be what its report says; drop it."
+            )
         results = to_jsonable(
             {
                 "experiment": name,
@@ -200,6 +240,7 @@ def run_experiment(
                 "seed": seed,
                 "overrides": overrides,
                 **report.results,
+                "unread_settings": unread,
                 "run": ctx.run_record(),
                 "wall_time_s": round(time.perf_counter() - start, 2),
             }

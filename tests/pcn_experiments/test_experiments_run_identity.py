@@ -152,3 +152,19 @@ def test_cli_errors_a_user_can_cause_are_one_line(tmp_path, capsys):
         assert err.startswith("pcn: error: ") and err.count("\n") == 1 and named in err, err
     with pytest.raises(ValueError, match="--data-dir"):
         main(["run", "digits-mlp", "--data-dir", str(tmp_path / "typo"), "--debug"])
+
+
+def test_a_setting_the_experiment_never_reads_is_refused(tmp_path, monkeypatch):
+    from pcn_experiments import digits_mlp
+
+    def ignores_output(ctx):  # an experiment that lists `output` but never uses it
+        cfg = digits_mlp.choose_config(ctx, digits_mlp.FULL, digits_mlp.QUICK)
+        return digits_mlp.Report({"epochs": cfg.epochs}, "# x\n")
+
+    from pcn_experiments.registry import EXPERIMENTS, Experiment
+
+    monkeypatch.setitem(EXPERIMENTS, "ignoring", Experiment("ignoring", "", ignores_output))
+    results = run_experiment("ignoring", out=tmp_path / "a", **QUICK)
+    assert "output" in results["unread_settings"] and "epochs" not in results["unread_settings"]
+    with pytest.raises(ValueError, match="--set output: ignoring never reads this setting"):
+        run_experiment("ignoring", out=tmp_path / "b", overrides={"output": "categorical"}, **QUICK)
