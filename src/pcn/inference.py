@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from ._checks import Clamp, check_values, split_clamp
 from ._engine import relax
-from ._finite import non_finite_errors, raise_if_not_finite
+from ._finite import non_finite_errors, raise_if_data_not_finite, raise_if_not_finite
 from ._typed import total
 from .energies import check_node_data
 from .graph import PCGraph
@@ -87,6 +87,7 @@ def infer(
 
     Raises:
         NonFiniteEnergyError: (with `check_finite`) an energy became nan or inf.
+        NonFiniteDataError: (with `check_finite`) a clamped value holds nan or inf.
         ValueError: a bad clamp or shape, or data a node's energy cannot take (e.g. a
             categorical value that is not a probability vector).
     """
@@ -118,6 +119,9 @@ def _infer(
 ) -> Inference:
     check_values(graph, values)
     clamped, masks = split_clamp(graph, values, clamp)
+    if check_finite:  # a nan in the data is the data's fault, not the value step's
+        held = {n: v for n, v in values.items() if n in clamped or n in masks}
+        values = {**values, **raise_if_data_not_finite(held)}
     return run_inference(
         graph,
         values,

@@ -38,6 +38,8 @@ class RunContext:
     identity: dict[str, Any] = dataclasses.field(default_factory=dict)
     # the config fields the experiment read (see `choose_config`)
     reads: set[str] = dataclasses.field(default_factory=set)
+    # where each dataset was found (the identity holds a hash of the arrays used)
+    data_sources: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def run_record(self) -> dict[str, Any]:
         """The identity with the config, as JSON would give it back (lists for tuples)."""
@@ -241,6 +243,7 @@ def run_experiment(
                 "overrides": overrides,
                 **report.results,
                 "unread_settings": unread,
+                "data_sources": ctx.data_sources,
                 "run": ctx.run_record(),
                 "wall_time_s": round(time.perf_counter() - start, 2),
             }

@@ -278,3 +278,12 @@ def test_accuracy_checks_its_inputs_naming_the_fix(graph):
     labels = np.array([0, 1, 1])
     expected = np.mean(np.argmax(np.asarray(pcn.predict(graph, x)), axis=-1) == labels)
     assert pcn.accuracy(graph, x, labels) == expected
+
+
+def test_a_relaxation_with_non_finite_clamped_data_blames_the_data_not_gamma(graph, batch):
+    values = pcn.forward_init(graph, batch)
+    values["x"] = values["x"].at[0, 0].set(jnp.inf)
+    with pytest.raises(pcn.NonFiniteDataError, match="node 'x' holds nan or inf"):
+        jax.block_until_ready(
+            pcn.infer(graph, values, clamp={"x": True, "y": True}, stop=5, gamma=0.1)
+        )

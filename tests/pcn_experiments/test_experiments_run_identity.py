@@ -3,6 +3,7 @@ no other run's checkpoints picked up, no leftovers of interrupted writes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -41,7 +42,8 @@ def test_results_and_checkpoints_record_the_run_with_its_full_config(finished):
     assert run["config"]["epochs"] == results["config"]["epochs"]
     assert {"pcn_version", "overrides", "data_dir"} <= set(run)
     saved = json.loads((out / "run.json").read_text())
-    assert {k: v for k, v in run.items() if k != "config"} == saved
+    # run.json is written before the run: without what the run finds (config, data hash)
+    assert {k: v for k, v in run.items() if k not in ("config", "data_sha256")} == saved
 
 
 @pytest.mark.parametrize(
@@ -168,3 +170,23 @@ def test_a_setting_the_experiment_never_reads_is_refused(tmp_path, monkeypatch):
     assert "output" in results["unread_settings"] and "epochs" not in results["unread_settings"]
     with pytest.raises(ValueError, match="--set output: ignoring never reads this setting"):
         run_experiment("ignoring", out=tmp_path / "b", overrides={"output": "categorical"}, **QUICK)
+
+
+def test_results_record_the_data_source_and_resume_refuses_other_data(
+    finished, tmp_path, monkeypatch
+):
+    out, results = finished
+    assert "scikit-learn" in results["data_sources"]["digits"]
+    assert len(results["run"]["data_sha256"]["digits"]) == 64
+    copy = _copy(finished, tmp_path, with_record=False)
+    import pcn.data
+
+    load = pcn.data.load
+
+    def other_copy(name, **kwargs):  # the same dataset name, other content
+        ds = load(name, **kwargs)
+        return dataclasses.replace(ds, x_train=ds.x_train[::-1].copy())
+
+    monkeypatch.setattr(pcn.data, "load", other_copy)
+    with pytest.raises(RunFolderError, match="data_sha256"):
+        run_experiment("digits-mlp", out=copy, resume=True, **QUICK)
