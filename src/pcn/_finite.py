@@ -47,31 +47,36 @@ class NonFiniteDataError(ValueError):
     """A batch given to a training step holds nan or inf (the message names the node)."""
 
 
-def raise_if_loss_not_finite(loss: jax.Array) -> jax.Array:
-    """`loss`, or (at run time) an error saying the weights diverged."""
-    return eqx.error_if(loss, ~jnp.isfinite(loss), NON_FINITE_LOSS_MESSAGE)
+def raise_if_not_finite(
+    node_energy: Mapping[str, jax.Array],
+    target: T,
+    *,
+    data: Mapping[str, jax.Array] | None = None,
+    loss: jax.Array | None = None,
+) -> T:
+    """`target`, or (at run time, inside jit too) an error naming the first problem: a
+    node's `data` holding nan or inf (checked first: it is the cause of what follows),
+    then a node whose energy is nan or inf, then a non-finite `loss`.
 
-
-def raise_if_data_not_finite(batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
-    """`batch`, or (at run time, inside jit too) an error naming the first node whose
-    data holds nan or inf. Integer data (token ids) is always finite."""
-    names = [n for n, v in batch.items() if jnp.issubdtype(v.dtype, jnp.inexact)]
-    if not names:
-        return dict(batch)
-    finite = jnp.stack([jnp.all(jnp.isfinite(batch[n])) for n in names])
-    messages = [NON_FINITE_DATA_MESSAGE.format(name=n) for n in names]
-    return eqx.branched_error_if(dict(batch), ~jnp.all(finite), jnp.argmin(finite), messages)
-
-
-def raise_if_not_finite(node_energy: Mapping[str, jax.Array], target: T) -> T:
-    """`target`, or (at run time, inside jit too) an error naming the first node whose
-    energy is nan or inf."""
-    names = list(node_energy)
-    if not names:
+    One check for all of them, and `target` best a scalar: `eqx.branched_error_if` is a
+    `lax.cond` whose branches return `target`, so a large target (a whole model) is
+    copied in every run of the program (integer data, such as token ids, is always
+    finite and not checked)."""
+    finite, messages = [], []
+    for name, value in (data or {}).items():
+        if jnp.issubdtype(value.dtype, jnp.inexact):
+            finite.append(jnp.all(jnp.isfinite(value)))
+            messages.append(NON_FINITE_DATA_MESSAGE.format(name=name))
+    for name, energy in node_energy.items():
+        finite.append(jnp.all(jnp.isfinite(energy)))
+        messages.append(NON_FINITE_MESSAGE.format(name=name))
+    if loss is not None:
+        finite.append(jnp.all(jnp.isfinite(loss)))
+        messages.append(NON_FINITE_LOSS_MESSAGE)
+    if not finite:
         return target
-    finite = jnp.stack([jnp.all(jnp.isfinite(node_energy[n])) for n in names])
-    messages = [NON_FINITE_MESSAGE.format(name=n) for n in names]
-    return eqx.branched_error_if(target, ~jnp.all(finite), jnp.argmin(finite), messages)
+    flags = jnp.stack(finite)
+    return eqx.branched_error_if(target, ~jnp.all(flags), jnp.argmin(flags), messages)
 
 
 @contextlib.contextmanager

@@ -27,12 +27,7 @@ import optax
 
 from ._checks import check_batch, check_free_nodes
 from ._engine import mean_energy, relax
-from ._finite import (
-    non_finite_errors,
-    raise_if_data_not_finite,
-    raise_if_loss_not_finite,
-    raise_if_not_finite,
-)
+from ._finite import non_finite_errors, raise_if_not_finite
 from ._typed import optimizer_init
 from ._validation import check_at_least, check_choice
 from .energies import check_node_data
@@ -213,8 +208,8 @@ class IL(AbstractAlgorithm):
             optimizer,
             self.weight_updates - 1,
         )
-        if self.check_finite:
-            graph = raise_if_not_finite(node_energy, graph)
+        if self.check_finite:  # tied to the (scalar) loss: checking costs no copy
+            loss = raise_if_not_finite(node_energy, loss, data=batch)
         return graph, opt_state, StepInfo(loss, relaxed.energy_trace)
 
 
@@ -356,14 +351,15 @@ class TrainStep:
     def _step(self, leaves, batch, key):
         params, opt_state = jax.tree.unflatten(self._treedef, leaves)
         graph = eqx.combine(params, self._static)
-        if self.check_finite:
-            batch = raise_if_data_not_finite(batch)
         graph, opt_state, info = self.algorithm.step(
             graph, opt_state, batch, optimizer=self.optimizer, key=key
         )
-        if self.check_finite and not self.algorithm.stops_on_non_finite_energy:
-            info = info._replace(loss=raise_if_loss_not_finite(info.loss))
         params = eqx.filter(graph, eqx.is_inexact_array)
+        if self.check_finite and not self.algorithm.stops_on_non_finite_energy:
+            # (an algorithm that checks its energies checks the data with them)
+            info = info._replace(
+                loss=raise_if_not_finite({}, info.loss, data=batch, loss=info.loss)
+            )
         return TrainState(tuple(jax.tree.leaves((params, opt_state)))), info
 
     def _check_batch(self, batch: Batch) -> None:

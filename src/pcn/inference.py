@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from ._checks import Clamp, check_values, split_clamp
 from ._engine import relax
-from ._finite import non_finite_errors, raise_if_data_not_finite, raise_if_not_finite
+from ._finite import non_finite_errors, raise_if_not_finite
 from ._typed import total
 from .energies import check_node_data
 from .graph import PCGraph
@@ -119,9 +119,6 @@ def _infer(
 ) -> Inference:
     check_values(graph, values)
     clamped, masks = split_clamp(graph, values, clamp)
-    if check_finite:  # a nan in the data is the data's fault, not the value step's
-        held = {n: v for n, v in values.items() if n in clamped or n in masks}
-        values = {**values, **raise_if_data_not_finite(held)}
     return run_inference(
         graph,
         values,
@@ -158,12 +155,14 @@ def run_inference(
     )
     node_energy = graph.node_energies(result.values)
     mean = total(jnp.mean(e) for e in node_energy.values())
+    if check_finite:  # a nan in clamped data is the data's fault, not the value step's
+        held = {n: v for n, v in values.items() if n in clamped or n in masks}
+        # tied to a scalar output: the check costs no copy of the values
+        mean = raise_if_not_finite(node_energy, mean, data=held)
     final = result.example_energy
     if final is None:
         final = total(node_energy.values())
     out_values = result.values
-    if check_finite:
-        out_values = raise_if_not_finite(node_energy, out_values)
     return Inference(
         out_values,
         jnp.concatenate([result.energy_trace, jnp.reshape(mean, (1,))]),
