@@ -3,8 +3,15 @@ batch 128, Adam): BP with and without TrainStep's check, PC T = 20 with every ch
 IL's own energy check only, and with none; 15 rounds of 50 steps in turns, the median
 per-round ratio. Run: `python benchmarks/check_cost.py`."""
 
-import jax, jax.numpy as jnp, optax, json, time, statistics
+import json
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
+
 from pcn.algorithms import BP, IL, make_train_step
 from pcn.models import mlp
 
@@ -19,42 +26,44 @@ batches = [
 ]
 
 
-def make(alg, **kw):
-    step = make_train_step(graph, alg, optax.adam(1e-3), **kw)
-    st = [step.init(graph)]
+def runner(algorithm, **options):
+    step = make_train_step(graph, algorithm, optax.adam(1e-3), **options)
+    held = [step.init(graph)]
 
     def run(n):
-        s = st[0]
+        state = held[0]
         for i in range(n):
-            s, _ = step(s, batches[i % 10])
-        jax.block_until_ready(s)
-        st[0] = s
+            state, _ = step(state, batches[i % len(batches)])
+        jax.block_until_ready(state)
+        held[0] = state
 
     return run
 
 
 cases = {
-    "bp_on": make(BP()),
-    "bp_off": make(BP(), check_finite=False),
-    "pc_all": make(IL(20, gamma=0.1)),
-    "pc_il_only": make(IL(20, gamma=0.1), check_finite=False),
-    "pc_none": make(IL(20, gamma=0.1, check_finite=False), check_finite=False),
+    "bp_on": runner(BP()),
+    "bp_off": runner(BP(), check_finite=False),
+    "pc_all": runner(IL(20, gamma=0.1)),
+    "pc_il_only": runner(IL(20, gamma=0.1), check_finite=False),
+    "pc_none": runner(IL(20, gamma=0.1, check_finite=False), check_finite=False),
 }
-for r in cases.values():
-    r(20)
-times = {k: [] for k in cases}
-for rnd in range(15):
-    for k, r in cases.items():
-        t = time.perf_counter()
-        r(50)
-        times[k].append((time.perf_counter() - t) / 50 * 1e3)
-ratio = lambda a, b: statistics.median([x / y for x, y in zip(times[a], times[b])])
-print(json.dumps({k: round(statistics.median(v), 4) for k, v in times.items()}))
+for run in cases.values():
+    run(20)
+times = {name: [] for name in cases}
+for _ in range(15):
+    for name, run in cases.items():
+        start = time.perf_counter()
+        run(50)
+        times[name].append((time.perf_counter() - start) / 50 * 1e3)
+
+
+def ratio(a, b):
+    return statistics.median([x / y for x, y in zip(times[a], times[b], strict=True)])
+
+
+print(json.dumps({name: round(statistics.median(t), 4) for name, t in times.items()}))
 print(
-    "bp on/off",
-    round(ratio("bp_on", "bp_off"), 3),
-    "pc all/il_only",
-    round(ratio("pc_all", "pc_il_only"), 3),
-    "pc il_only/none",
-    round(ratio("pc_il_only", "pc_none"), 3),
-)
+    "bp on/off", round(ratio("bp_on", "bp_off"), 3),
+    "pc all/il_only", round(ratio("pc_all", "pc_il_only"), 3),
+    "pc il_only/none", round(ratio("pc_il_only", "pc_none"), 3),
+)  # fmt: skip
