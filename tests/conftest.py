@@ -37,9 +37,12 @@ def _get(results: dict, dotted: str):
     return value
 
 
-def _check_outputs(folder, results, keys):
+def _check_outputs(folder, results, keys, *, conditional=()):
     on_disk = json.loads((folder / "results.json").read_text())
     assert on_disk == json.loads(json.dumps(results))
+    # every setting the experiment lists is one it uses (a change to it reaches the code),
+    # but for `conditional` ones, read only when another setting enables them
+    assert set(on_disk["unread_settings"]) <= set(conditional), on_disk["unread_settings"]
     for key in keys:
         value = _get(on_disk, key)
         assert isinstance(value, int | float) and math.isfinite(value), key
@@ -55,6 +58,7 @@ def _check_outputs(folder, results, keys):
 
 @pytest.fixture
 def check_outputs():
-    """`check(folder, results, keys)`: results.json on disk equals `results`, each dotted
-    key is a finite number, report.md shows every PNG written, no temp file is left."""
+    """`check(folder, results, keys, conditional=())`: results.json on disk equals
+    `results`, each dotted key is a finite number, every setting was read (bar the
+    `conditional` ones), report.md shows every PNG written, no temp file is left."""
     return _check_outputs

@@ -11,6 +11,7 @@ from . import pcgraphs as pcgraphs
 from . import typing as typing
 from . import vae as vae
 from . import zil as zil
+from ._finite import NonFiniteDataError as NonFiniteDataError
 from ._finite import NonFiniteEnergyError as NonFiniteEnergyError
 from .activations import get_activation as get_activation
 from .algorithms import BP as BP

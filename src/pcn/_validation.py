@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 
 def check_positive(setting: str, value: float, *, hint: str = "") -> None:
-    """Raise `ValueError` unless `value > 0` (learning rates, step sizes, precisions)."""
+    """Raise `ValueError` unless `value > 0` (learning rates, step sizes, precisions), and
+    `TypeError` unless it is a real number (not a string, a bool or a container)."""
+    real = isinstance(value, numbers.Real) or (
+        getattr(value, "ndim", None) == 0
+        and np.issubdtype(getattr(value, "dtype", object), np.number)
+    )
+    if isinstance(value, bool | str | bytes) or not real:
+        raise TypeError(
+            f"`{setting}` must be a positive real number, got {value!r} "
+            f"({type(value).__name__}). {hint}".strip()
+        )
     if not value > 0:
         raise ValueError(f"`{setting}` must be > 0, got {value!r}. {hint}".strip())
 

@@ -16,7 +16,8 @@ whole step (initialisation, relaxation, weight update) into one XLA program.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
@@ -111,6 +112,12 @@ class AbstractAlgorithm(eqx.Module):
         """Update the weights of `graph` (weight optimiser `optimizer`) on `batch`, the
         values of the nodes it provides; return the new graph, optimiser state and info."""
 
+    @property
+    def stops_on_non_finite_energy(self) -> bool:
+        """Whether `step` itself raises, naming the node, when an energy becomes nan or
+        inf (then `TrainStep` leaves the loss to it rather than checking it again)."""
+        return False
+
 
 class IL(AbstractAlgorithm):
     """Inference learning: relax the values until `stop` (T steps), then one weight
@@ -161,6 +168,10 @@ class IL(AbstractAlgorithm):
         self.weight_updates = weight_updates
         self.record_energy = record_energy
 
+    @property
+    def stops_on_non_finite_energy(self) -> bool:
+        return self.check_finite
+
     def step(
         self,
         graph: PCGraph,
@@ -197,8 +208,8 @@ class IL(AbstractAlgorithm):
             optimizer,
             self.weight_updates - 1,
         )
-        if self.check_finite:
-            graph = raise_if_not_finite(node_energy, graph)
+        if self.check_finite:  # tied to the (scalar) loss: checking costs no copy
+            loss = raise_if_not_finite(node_energy, loss, data=batch)
         return graph, opt_state, StepInfo(loss, relaxed.energy_trace)
 
 
@@ -266,6 +277,18 @@ class TrainState(NamedTuple):
 class TrainStep:
     """One compiled training step of `algorithm` on models shaped like `graph`.
 
+    By default the step does not donate the state it is given: if it raises (a
+    non-finite energy, bad data), the state passed in is still valid, so a caller can
+    catch the error and retry, say with a smaller value step. `donate=True` lets XLA
+    reuse the state's buffers for the new state (one copy of the model and optimiser
+    state in memory instead of two); the state passed in is then invalid after the call,
+    raising or not, and must not be used again.
+
+    With `check_finite` (the default) the compiled step also checks that the batch holds
+    no nan or inf (`NonFiniteDataError`, naming the node: the data is at fault) and that
+    the loss it returns is finite (`NonFiniteEnergyError`: the weights diverged); IL's
+    own `check_finite` checks the energies during relaxation.
+
     >>> from pcn.models import mlp
     >>> graph, x, y = mlp([4, 8, 3], key=jax.random.key(0)), jnp.ones((2, 4)), jnp.eye(3)[:2]
     >>> step = make_train_step(graph, IL(20, gamma=0.1), optax.adam(1e-3))
@@ -277,13 +300,26 @@ class TrainStep:
     """
 
     def __init__(
-        self, graph: PCGraph, algorithm: AbstractAlgorithm, optimizer: optax.GradientTransformation
+        self,
+        graph: PCGraph,
+        algorithm: AbstractAlgorithm,
+        optimizer: optax.GradientTransformation,
+        *,
+        donate: bool = False,
+        check_finite: bool = True,
     ):
         self.algorithm = algorithm
         self.optimizer = optimizer
+        self.donate = donate
+        self.check_finite = check_finite
+        # nodes that receive predictions but predict nothing (a classifier's label, a
+        # decoder's image): left out of a batch, such a node is free and learns nothing
+        parents = {p for edge in graph.edges for p in edge.parents}
+        self._sinks = frozenset(n for n in graph.names if graph.incoming(n) and n not in parents)
+        self._warned: set[frozenset[str]] = set()
         params, self._static = eqx.partition(graph, eqx.is_inexact_array)
         _, self._treedef = jax.tree.flatten((params, optimizer.init(params)))
-        self._compiled = jax.jit(self._step, donate_argnums=0)
+        self._compiled = jax.jit(self._step, donate_argnums=0 if donate else ())
         # nodes whose data must be probabilities, checked before each (compiled) step
         self._checked_nodes = tuple(n for n in graph.nodes if n.energy.checks_data)
         self._names = graph.names
@@ -299,7 +335,8 @@ class TrainStep:
                 "This graph (or optimiser state) is not shaped like the one the step was made "
                 "for; call `make_train_step` with this graph."
             )
-        # copies: the compiled step donates (reuses) the buffers of the state it is given
+        # copies: a donating step reuses the buffers of the state it is given, and even a
+        # step that does not must not share buffers with the caller's graph
         return TrainState(tuple(jnp.array(leaf, copy=True) for leaf in leaves))
 
     def graph(self, state: TrainState) -> PCGraph:
@@ -318,19 +355,56 @@ class TrainStep:
             graph, opt_state, batch, optimizer=self.optimizer, key=key
         )
         params = eqx.filter(graph, eqx.is_inexact_array)
+        if self.check_finite and not self.algorithm.stops_on_non_finite_energy:
+            # (an algorithm that checks its energies checks the data with them)
+            info = info._replace(
+                loss=raise_if_not_finite({}, info.loss, data=batch, loss=info.loss)
+            )
         return TrainState(tuple(jax.tree.leaves((params, opt_state)))), info
+
+    def _check_batch(self, batch: Batch) -> None:
+        """Host-side checks that need no data (kinds, sizes, missing outputs)."""
+        if not isinstance(batch, Mapping):
+            raise TypeError(f"A batch is a dict {{node name: array}}, got {type(batch).__name__}.")
+        for name, value in batch.items():
+            if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+                raise TypeError(
+                    f"The data of node {name!r} is a {type(value).__name__}, not an array; "
+                    "pass jnp.asarray(...) (or a numpy array)."
+                )
+            if value.ndim == 0 or value.shape[0] == 0:
+                raise ValueError(
+                    f"The batch of node {name!r} holds no example (shape {tuple(value.shape)}); "
+                    "a batch needs at least one row."
+                )
+        missing = self._sinks - set(batch)
+        if missing and frozenset(batch) not in self._warned:
+            self._warned.add(frozenset(batch))
+            warnings.warn(
+                f"The batch gives no data for {sorted(missing)}, which the graph predicts but "
+                "which predict nothing: left free, their energy relaxes to zero and they teach "
+                "the weights nothing. Give their data (the label, the image) in the batch.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def __call__(
         self, state: TrainState, batch: Batch, key: Key | None = None
     ) -> tuple[TrainState, StepInfo]:
         """Initialise values, relax, update the weights: one compiled program.
 
-        The buffers of `state` are donated: use the returned state, not the old one.
+        With `donate=True` the buffers of `state` are reused: use the returned state, not
+        the old one. Without (the default), `state` stays valid, also when this raises.
 
         Raises:
-            NonFiniteEnergyError: an energy became nan or inf (IL with `check_finite`).
-            ValueError: a categorical / Bernoulli node's data is not a probability.
+            NonFiniteDataError: (with `check_finite`) the batch holds nan or inf.
+            NonFiniteEnergyError: an energy (IL with `check_finite`) or the loss (with
+                `check_finite`) became nan or inf.
+            ValueError: an empty batch, or a categorical / Bernoulli node's data that is not
+                a probability.
+            TypeError: a batch that is not a dict of arrays.
         """
+        self._check_batch(batch)
         if self._checked_nodes:
             check_node_data(self._checked_nodes, batch)
         with non_finite_errors(self._names):
@@ -338,8 +412,13 @@ class TrainStep:
 
 
 def make_train_step(
-    graph: PCGraph, algorithm: AbstractAlgorithm, optimizer: optax.GradientTransformation
+    graph: PCGraph,
+    algorithm: AbstractAlgorithm,
+    optimizer: optax.GradientTransformation,
+    *,
+    donate: bool = False,
+    check_finite: bool = True,
 ) -> TrainStep:
     """One compiled step of `algorithm` with weight optimiser `optimizer` (any optax one)
-    for models shaped like `graph`."""
-    return TrainStep(graph, algorithm, optimizer)
+    for models shaped like `graph`; `donate` and `check_finite` as in `TrainStep`."""
+    return TrainStep(graph, algorithm, optimizer, donate=donate, check_finite=check_finite)

@@ -338,6 +338,13 @@ def load_checkpoint(path: str | os.PathLike, like: T) -> tuple[T, dict[str, Any]
     return jax.tree_util.tree_unflatten(treedef, leaves), header["metadata"]
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of the checkpoint at `path`, after verifying the whole file (so a
+    corrupt or truncated checkpoint raises `ValueError` here, as in `load_checkpoint`)."""
+    header, _ = _read(Path(path))
+    return header["metadata"]
+
+
 # ----------------------------------------------------------------------------- resuming
 
 

@@ -46,6 +46,11 @@ class Node(eqx.Module):
     ):
         self.name = name
         self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in self.shape):
+            raise ValueError(
+                f"Node {name!r} needs a shape of integers >= 1 (a width of at least one "
+                f"neuron), got {self.shape}."
+            )
         if energy is not None and not isinstance(energy, AbstractEnergy):
             raise TypeError(
                 f"The energy of node {name!r} must be a `pcn.energies.AbstractEnergy` (e.g. "

@@ -87,6 +87,7 @@ def infer(
 
     Raises:
         NonFiniteEnergyError: (with `check_finite`) an energy became nan or inf.
+        NonFiniteDataError: (with `check_finite`) a clamped value holds nan or inf.
         ValueError: a bad clamp or shape, or data a node's energy cannot take (e.g. a
             categorical value that is not a probability vector).
     """
@@ -154,12 +155,14 @@ def run_inference(
     )
     node_energy = graph.node_energies(result.values)
     mean = total(jnp.mean(e) for e in node_energy.values())
+    if check_finite:  # a nan in clamped data is the data's fault, not the value step's
+        held = {n: v for n, v in values.items() if n in clamped or n in masks}
+        # tied to a scalar output: the check costs no copy of the values
+        mean = raise_if_not_finite(node_energy, mean, data=held)
     final = result.example_energy
     if final is None:
         final = total(node_energy.values())
     out_values = result.values
-    if check_finite:
-        out_values = raise_if_not_finite(node_energy, out_values)
     return Inference(
         out_values,
         jnp.concatenate([result.energy_trace, jnp.reshape(mean, (1,))]),

@@ -98,4 +98,5 @@ def value_optimizer_of(
         if default_gamma is None:
             raise ValueError("Pass `gamma` (the SGD step on the values) or `value_optimizer`.")
         gamma = default_gamma
+    check_positive("gamma", gamma, hint="It is the step size of inference on the values.")
     return SGD(float(gamma))

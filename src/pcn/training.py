@@ -99,7 +99,25 @@ def predict(graph: PCGraph, x: np.ndarray, *, output: str = "y", chunk: int = 20
 
 
 def accuracy(graph: PCGraph, x: np.ndarray, y: np.ndarray, *, output: str = "y") -> float:
-    """Fraction of examples whose forward prediction's argmax equals the label."""
+    """Fraction of examples whose forward prediction's argmax equals the label.
+
+    Raises:
+        ValueError: no examples, labels that are not one class index per example, or
+            class indices the output node cannot predict.
+    """
+    y = np.asarray(y)
+    if len(x) == 0:
+        raise ValueError("`accuracy` needs at least one example; got an empty `x`.")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(
+            f"`y` must hold one class index per example of `x` ({len(x)}), got shape {y.shape}."
+        )
+    classes = graph.node(output).shape[-1]
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= classes:
+        raise ValueError(
+            f"`y` must be class indices in range(0, {classes}) (the width of node {output!r}), "
+            f"got {y.dtype} values from {y.min()} to {y.max()}."
+        )
     return float(np.mean(np.argmax(predict(graph, x, output=output), axis=-1) == y))
 
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def _demo(args: argparse.Namespace) -> int:
     from . import run_experiment
 
     results = run_experiment(
-        "digits-mlp", out=args.out, quick=args.quick, seed=args.seed, progress=not args.no_progress
+        "digits-mlp",
+        out=args.out,
+        quick=args.quick,
+        seed=args.seed,
+        progress=not args.no_progress,
+        overwrite=True,  # the demo replaces its own earlier output
     )
     acc, ms = results["test_accuracy"], results["ms_per_step"]
     print("digits MLP, same initial weights and optimiser:")
@@ -44,6 +49,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         resume=args.resume,
         overrides=dict(_parse_set(item) for item in args.set),
+        overwrite=args.overwrite,
     )
     print(f"{args.name}: done in {results['wall_time_s']} s; results.json and report.md in {out}/")
     return 0
@@ -76,14 +82,37 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= `minimum` (argparse names the option)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _folder(text: str) -> str:
+    """An argparse type: a non-empty folder path."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty path")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `pcn` command."""
     parser = argparse.ArgumentParser(prog="pcn", description="Predictive coding networks in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="train a PC and a BP MLP on digits (no download)")
-    demo.add_argument("--out", default="runs/demo")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", type=_folder, default="runs/demo")
+    demo.add_argument("--seed", type=_count(0), default=0)
+    demo.add_argument("--debug", action="store_true", help="show the traceback of an error")
     demo.add_argument("--quick", action="store_true")
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(func=_demo)
@@ -94,13 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one experiment")
     run.add_argument("name")
     run.add_argument("--quick", action="store_true", help="reduced run (< 2 min on 2 cores)")
-    run.add_argument("--out", default=None, help="output folder (default runs/NAME)")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    run.add_argument("--out", type=_folder, default=None, help="output folder (default runs/NAME)")
+    run.add_argument("--seed", type=_count(0), default=0)
+    run.add_argument(
+        "--data-dir", type=_folder, default=None, help="folder holding the dataset files"
+    )
     run.add_argument("--no-progress", action="store_true")
     run.add_argument(
         "--resume", action="store_true", help="continue from the checkpoints in the output folder"
     )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the checkpoints of an earlier run in the output folder",
+    )
+    run.add_argument("--debug", action="store_true", help="show the traceback of an error")
     run.add_argument(
         "--set",
         action="append",
@@ -115,17 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
     step = bench_sub.add_parser("train-step", help="ms per training step, BP vs PC")
     step.add_argument("--json", action="store_true", help="print one JSON object")
     step.add_argument("--against-pcx", action="store_true", help="also time PCX, same config")
-    step.add_argument("--steps", type=int, default=300)
-    step.add_argument("--warmup", type=int, default=20)
-    step.add_argument("--data-dir", default=None)
+    step.add_argument("--steps", type=_count(1), default=300)
+    step.add_argument("--warmup", type=_count(0), default=20)
+    step.add_argument("--data-dir", type=_folder, default=None)
+    step.add_argument("--debug", action="store_true", help="show the traceback of an error")
     step.set_defaults(func=_bench)
     layered = bench_sub.add_parser(
         "pcgraph-layered", help="masked PC graph of a layered topology vs the layered model"
     )
     layered.add_argument("--json", action="store_true", help="print one JSON object")
-    layered.add_argument("--steps", type=int, default=100)
-    layered.add_argument("--warmup", type=int, default=10)
-    layered.add_argument("--data-dir", default=None)
+    layered.add_argument("--steps", type=_count(1), default=100)
+    layered.add_argument("--warmup", type=_count(0), default=10)
+    layered.add_argument("--data-dir", type=_folder, default=None)
+    layered.add_argument("--debug", action="store_true", help="show the traceback of an error")
     layered.set_defaults(func=_bench)
     return parser
 
@@ -135,8 +174,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"pcn: error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, FloatingPointError) as err:
+        # errors a user can cause (settings, data, files, a diverging run): one line;
+        # `--debug` shows the traceback
+        if getattr(args, "debug", False):
+            raise
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"pcn: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -4,6 +4,7 @@ from the same initial weights."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,6 +36,14 @@ def load_subset(
 
     x_train, y_train = cut(ds.x_train, ds.y_train, train)
     x_test, y_test = cut(ds.x_test, ds.y_test, test)
+    # the run's record: which copy was read, and a hash of exactly the arrays used (part
+    # of the identity a resumed run must match)
+    digest = hashlib.sha256()
+    for array in (x_train, y_train, x_test, y_test):
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    ctx.identity.setdefault("data_sha256", {})[name] = digest.hexdigest()
+    ctx.data_sources[name] = ds.source
     return dataclasses.replace(ds, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
 
 

@@ -30,7 +30,13 @@ QUICK = dataclasses.replace(FULL, epochs=5)
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)
     ds = load_subset("digits", ctx, train=None, test=None)
-    graph = mlp(cfg.sizes, activation=cfg.activation, key=jax.random.key(ctx.seed))
+    graph = mlp(
+        cfg.sizes,
+        activation=cfg.activation,
+        output=cfg.output,
+        output_precision=cfg.output_precision,
+        key=jax.random.key(ctx.seed),
+    )
     out = compare_bp_pc(graph, ds, cfg, ctx)
     curves = out["curves"]
     accuracies = {k.upper(): c["test_accuracy"] for k, c in curves.items()}
@@ -60,7 +66,8 @@ def run(ctx: RunContext) -> Report:
     rows = [[k.upper(), f"{100 * final[k]:.2f}%", results["ms_per_step"][k]] for k in curves]
     md = f"""# Digits MLP: BP vs PC
 
-MLP {"-".join(map(str, cfg.sizes))}, {cfg.activation}, squared error; Adam
+MLP {"-".join(map(str, cfg.sizes))}, {cfg.activation}, {cfg.output} output (precision
+{cfg.output_precision}); Adam
 (lr {cfg.learning_rate}); batch {cfg.batch_size}; {cfg.epochs} epochs on
 {len(ds.x_train)} images, tested on {len(ds.x_test)}. PC: T = {cfg.steps}, gamma = {cfg.gamma}.
 

@@ -182,7 +182,7 @@ def _pc_learner(cfg, ds, seed: int) -> _Learner:
     return _Learner(
         train.init(graph),
         step,
-        lambda state: _copy(train.graph(state)),  # the step donates the state's buffers
+        lambda state: _copy(train.graph(state)),  # its own arrays: the state may be donated
         lambda model, x: classify(model, x, **_relax(cfg)).output,
     )
 

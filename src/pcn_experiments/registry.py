@@ -4,17 +4,22 @@ folder and writes `results.json` and `report.md` there."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
+import json
 import pkgutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pcn
 from pcn._validation import check_choice
 
 from .output import to_jsonable, write_json, write_text
+from .run_folder import RunFolderError, claim, locked
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +33,17 @@ class RunContext:
     progress: bool = True
     resume: bool = False
     overrides: tuple[tuple[str, str], ...] = ()  # ("learning_rate", "1e-4"), from --set
+    # who the run is (experiment, quick, seed, settings, data folder, pcn version), and,
+    # once `choose_config` has run, its full "config": stored with every checkpoint
+    identity: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # the config fields the experiment read (see `choose_config`)
+    reads: set[str] = dataclasses.field(default_factory=set)
+    # where each dataset was found (the identity holds a hash of the arrays used)
+    data_sources: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def run_record(self) -> dict[str, Any]:
+        """The identity with the config, as JSON would give it back (lists for tuples)."""
+        return json.loads(json.dumps(to_jsonable(self.identity)))
 
 
 def choose_config(ctx: RunContext, full: Any, quick: Any) -> Any:
@@ -59,7 +75,36 @@ def choose_config(ctx: RunContext, full: Any, quick: Any) -> Any:
                 f"Cannot read {text!r} as the setting {name!r} (currently {current!r})."
             ) from None
         changes[name] = value
-    return dataclasses.replace(cfg, **changes)
+    cfg = dataclasses.replace(cfg, **changes)
+    ctx.identity["config"] = to_jsonable(dataclasses.asdict(cfg))
+    return _tracked(cfg, ctx.reads)
+
+
+_NOT_A_USE = frozenset({"dataclasses", __name__, "pcn._validation", "copy", "reprlib"})
+
+
+def _tracked(cfg: Any, reads: set[str]) -> Any:
+    """`cfg`, recording in `reads` each field the experiment reads. Reads by the config's
+    own methods (its validation), by `dataclasses` (asdict, replace) and by this module
+    are not uses: `run_experiment` reports fields nobody else read (settings that would
+    change nothing)."""
+    names = frozenset(f.name for f in dataclasses.fields(cfg))
+    base = type(cfg)
+
+    def __getattribute__(self: Any, name: str) -> Any:
+        if name in names:
+            caller = sys._getframe(1)
+            module = caller.f_globals.get("__name__", "")
+            if module not in _NOT_A_USE and caller.f_locals.get("self") is not self:
+                reads.add(name)
+        return object.__getattribute__(self, name)
+
+    tracked = type(base.__name__, (base,), {"__getattribute__": __getattribute__})
+    tracked.__qualname__ = base.__qualname__
+    tracked.__module__ = base.__module__
+    out = copy.copy(cfg)
+    object.__setattr__(out, "__class__", tracked)
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,19 +120,25 @@ class Experiment:
     name: str
     summary: str
     run: Callable[[RunContext], Report]
+    resumable: bool = True  # it trains through `trainer.fit`, which checkpoints
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
 # modules and subpackages of this package that hold no experiment
-_SUPPORT_MODULES = frozenset({"bench", "cli", "common", "output", "registry"})
+_SUPPORT_MODULES = frozenset(
+    {"bench", "cli", "common", "output", "plots", "registry", "run_folder", "trainer"}
+)
 
 
-def experiment(name: str, summary: str) -> Callable[[Callable], Callable]:
-    """Register `fn(ctx) -> Report` as experiment `name`."""
+def experiment(
+    name: str, summary: str, *, resumable: bool = True
+) -> Callable[[Callable], Callable]:
+    """Register `fn(ctx) -> Report` as experiment `name`; `resumable=False` for one that
+    trains nothing (so writes no checkpoint to resume from)."""
 
     def register(fn: Callable[[RunContext], Report]) -> Callable[[RunContext], Report]:
-        EXPERIMENTS[name] = Experiment(name, summary, fn)
+        EXPERIMENTS[name] = Experiment(name, summary, fn, resumable)
         return fn
 
     return register
@@ -119,14 +170,48 @@ def run_experiment(
     progress: bool = True,
     resume: bool = False,
     overrides: dict[str, str] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run experiment `name`, writing `results.json`, `report.md` and figures to `out`
     (default `runs/<name>`); returns the results. With `resume`, experiments that
-    checkpoint continue from the latest checkpoint in `out`; `overrides` change settings
-    of the experiment's config by name (`{"learning_rate": "1e-4"}`)."""
+    checkpoint continue from the latest checkpoint in `out`, if it was written by a run
+    of the same identity (experiment, quick, seed, settings, data folder, pcn version);
+    `overrides` change settings of the experiment's config by name
+    (`{"learning_rate": "1e-4"}`). A folder holding another run's checkpoints is refused
+    unless `overwrite` (which deletes them); a folder another run is writing to, always.
+
+    Raises:
+        RunFolderError: the folder is busy, or its checkpoints belong to another run.
+        ValueError: `resume` for an experiment that writes no checkpoints.
+    """
     exp = get_experiment(name)
+    if resume and not exp.resumable:
+        raise ValueError(
+            f"--resume: {name} trains no model, so it writes no checkpoint to resume from; "
+            "run it without --resume."
+        )
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise ValueError(
+            f"--data-dir {data_dir} is not a folder (it does not exist, or is a file); pass "
+            "the folder that holds the dataset files, or leave --data-dir out."
+        )
     folder = Path(out) if out is not None else Path("runs") / name
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunFolderError(
+            f"--out {folder}: the output folder cannot be created ({error.strerror or error}); "
+            "pass a folder you can write to."
+        ) from error
+    overrides = dict(sorted((overrides or {}).items()))
+    identity: dict[str, Any] = {
+        "experiment": name,
+        "quick": quick,
+        "seed": seed,
+        "overrides": overrides,
+        "data_dir": data_dir,
+        "pcn_version": pcn.__version__,
+    }
     ctx = RunContext(
         folder,
         quick=quick,
@@ -134,25 +219,41 @@ def run_experiment(
         data_dir=data_dir,
         progress=progress,
         resume=resume,
-        overrides=tuple((overrides or {}).items()),
+        overrides=tuple(overrides.items()),
+        identity=dict(identity),
     )
-    start = time.perf_counter()
-    report = exp.run(ctx)
-    results = to_jsonable(
-        {
-            "experiment": name,
-            "quick": quick,
-            "seed": seed,
-            "overrides": dict(overrides or {}),
-            **report.results,
-            "wall_time_s": round(time.perf_counter() - start, 2),
-        }
-    )
-    write_json(folder / "results.json", results)
-    sets = "".join(f" --set {k}={v}" for k, v in (overrides or {}).items())
-    footer = (
-        f"\n\n---\nRun: `pcn run {name}{' --quick' if quick else ''} --seed {seed}{sets}`; "
-        f"wall time {results['wall_time_s']} s. Every number above is in `results.json`.\n"
-    )
-    write_text(folder / "report.md", report.markdown + footer)
+    with locked(folder):
+        claim(folder, identity, resume=resume, overwrite=overwrite)
+        start = time.perf_counter()
+        report = exp.run(ctx)
+        fields = set(ctx.identity.get("config", {}))
+        unread = sorted(fields - ctx.reads)
+        ignored = sorted(set(overrides) & set(unread))
+        if ignored:
+            raise ValueError(
+                f"--set {', '.join(ignored)}: {name} never reads "
+                f"{'this setting' if len(ignored) == 1 else 'these settings'}, so the run "
+                "would not be what its report says; drop it."
+            )
+        results = to_jsonable(
+            {
+                "experiment": name,
+                "quick": quick,
+                "seed": seed,
+                "overrides": overrides,
+                **report.results,
+                "unread_settings": unread,
+                "data_sources": ctx.data_sources,
+                "run": ctx.run_record(),
+                "wall_time_s": round(time.perf_counter() - start, 2),
+            }
+        )
+        write_json(folder / "results.json", results)
+        sets = "".join(f" --set {k}={v}" for k, v in overrides.items())
+        footer = (
+            f"\n\n---\nRun: `pcn run {name}{' --quick' if quick else ''} --seed {seed}{sets}`"
+            f"; wall time {results['wall_time_s']} s. Every number above is in "
+            "`results.json`.\n"
+        )
+        write_text(folder / "report.md", report.markdown + footer)
     return results

@@ -25,11 +25,12 @@ from tqdm.auto import tqdm
 
 from pcn._validation import check_at_least
 from pcn.algorithms import TrainStep
-from pcn.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
+from pcn.checkpoint import checkpoint_path, load_checkpoint, read_metadata, save_checkpoint
 from pcn.data import batches as data_batches
 from pcn.graph import PCGraph
 
 from .registry import RunContext
+from .run_folder import RunFolderError, identity_differences, mismatch_message
 
 S = TypeVar("S")
 BEST_FILE = "best.ckpt"
@@ -138,8 +139,12 @@ def fit(
     history: dict[str, Any] = {"step": [], "train_loss": [], "epoch_seconds": [], "energy": []}
     timed_steps, timed_seconds, first_epoch, done = 0, 0.0, 0, 0
     best_state, best_value = None, None
-    latest = latest_checkpoint(folder) if ctx.resume else None
+    run = ctx.run_record()
+    latest = _latest_intact(folder) if ctx.resume else None
     if latest is not None:
+        differences = identity_differences(read_metadata(latest).get("run", {}), run)
+        if differences:
+            raise RunFolderError(mismatch_message(latest, differences))
         state, meta = load_checkpoint(latest, state)
         history, first_epoch = meta["curves"], meta["epoch"] + 1
         history.setdefault("step", [])
@@ -209,7 +214,7 @@ def fit(
         compiled = epoch == first_epoch
         timed_steps += len(pieces) - compiled
         timed_seconds += seconds - (first if compiled else 0.0)
-        meta = {"epoch": epoch, "curves": history, "timed_steps": timed_steps}
+        meta = {"epoch": epoch, "curves": history, "timed_steps": timed_steps, "run": run}
         meta.update(timed_seconds=timed_seconds, steps_done=done)
         save_checkpoint(checkpoint_path(folder, epoch), state, metadata=meta)
         if keep is not None and epoch >= keep:
@@ -217,6 +222,38 @@ def fit(
         bar.update()
     bar.close()
     return FitResult(state, best_state, history, timed_steps, timed_seconds)
+
+
+def _latest_intact(folder: Path) -> Path | None:
+    """The newest epoch checkpoint in `folder` whose file verifies, or None if there is
+    none. A newer one that does not (corrupt or truncated) is skipped with a warning
+    naming it: training resumes from the epoch before it."""
+    skipped = []
+    epochs = sorted(
+        (int(p.stem.removeprefix("step-")), p)
+        for p in folder.glob("step-*.ckpt")
+        if p.stem.removeprefix("step-").isdigit()
+    )
+    for _, path in reversed(epochs):
+        try:
+            read_metadata(path)
+        except ValueError as error:
+            skipped.append(f"{path.name} ({error})")
+            continue
+        if skipped:
+            warnings.warn(
+                f"--resume: skipped unreadable checkpoints {'; '.join(skipped)}; resuming "
+                f"from {path.name}, the newest intact one.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return path
+    if skipped:
+        raise RunFolderError(
+            f"--resume: no checkpoint in {folder} reads back ({'; '.join(skipped)}); "
+            "run without --resume and with --overwrite to start afresh."
+        )
+    return None
 
 
 def _copy(tree: Any) -> Any:

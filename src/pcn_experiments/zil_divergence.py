@@ -111,7 +111,11 @@ def _figure(divergence: dict) -> Figure:
     return fig
 
 
-@experiment("zil-divergence", "Distance between one BP and one Z-IL update (Tables 3.1, 3.2)")
+@experiment(
+    "zil-divergence",
+    "Distance between one BP and one Z-IL update (Tables 3.1, 3.2)",
+    resumable=False,
+)
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)
     ds = load_subset("fashion-mnist", ctx, train=cfg.batch_size, test=0)

@@ -106,7 +106,9 @@ def _figure(ms: dict) -> Figure:
 
 
 @experiment(
-    "zil-timing", "ms per weight update of BP, PC and Z-IL on five architectures (Table 3.3)"
+    "zil-timing",
+    "ms per weight update of BP, PC and Z-IL on five architectures (Table 3.3)",
+    resumable=False,
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)

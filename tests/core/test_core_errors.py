@@ -180,3 +180,110 @@ def test_a_diverging_relaxation_stops_naming_a_node_unless_checks_are_off(graph,
 def test_il_refuses_both_gamma_and_a_value_optimizer():
     with pytest.raises(ValueError, match="one of `gamma`.*not both"):
         pcn.IL(stop=5, gamma=0.5, value_optimizer=optax.adam(0.1))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_after_a_step_raises_its_state_is_intact_and_a_retry_with_a_smaller_step_trains(
+    graph, batch
+):
+    diverging = pcn.make_train_step(graph, pcn.IL(stop=20, gamma=1e6), optax.sgd(0.01))
+    state = diverging.init(graph)
+    before = [np.asarray(leaf).copy() for leaf in state.leaves]
+    with pytest.raises(pcn.NonFiniteEnergyError):
+        jax.block_until_ready(diverging(state, batch))
+    for leaf, saved in zip(state.leaves, before, strict=True):
+        np.testing.assert_array_equal(np.asarray(leaf), saved)  # still there, unchanged
+    stable = pcn.make_train_step(graph, pcn.IL(stop=20, gamma=0.1), optax.sgd(0.01))
+    state, info = stable(state, batch)
+    assert np.isfinite(float(info.loss))
+
+
+def test_a_donating_step_reuses_the_buffers_of_the_state_it_is_given(graph, batch):
+    step = pcn.make_train_step(graph, pcn.BP(), optax.sgd(0.01), donate=True)
+    state = step.init(graph)
+    new, _ = step(state, batch)
+    assert all(leaf.is_deleted() for leaf in state.leaves)
+    assert not any(leaf.is_deleted() for leaf in new.leaves)
+
+
+def _with(batch, name, index, value):
+    data = np.asarray(batch[name]).copy()
+    data[index] = value
+    return {**batch, name: jnp.asarray(data)}
+
+
+@pytest.mark.parametrize("algorithm", [pcn.BP(), pcn.IL(stop=5, gamma=0.1)], ids=["bp", "il"])
+@pytest.mark.parametrize("node, bad", [("x", np.nan), ("x", np.inf), ("y", np.nan)])
+def test_non_finite_data_stops_the_step_naming_the_node_and_blaming_the_data(
+    graph, batch, algorithm, node, bad
+):
+    step = pcn.make_train_step(graph, algorithm, optax.sgd(0.01))
+    state = step.init(graph)
+    with pytest.raises(pcn.NonFiniteDataError, match=f"node {node!r} holds nan or inf.*batch"):
+        jax.block_until_ready(step(state, _with(batch, node, (1, 0), bad)))
+    state, info = step(state, batch)  # the state survived; clean data trains
+    assert np.isfinite(float(info.loss))
+
+
+def test_without_check_finite_non_finite_data_passes_through(graph, batch):
+    step = pcn.make_train_step(graph, pcn.BP(), optax.sgd(0.01), check_finite=False)
+    _, info = step(step.init(graph), _with(batch, "x", (0, 0), np.nan))
+    assert np.isnan(float(info.loss))
+
+
+def test_a_diverging_bp_step_stops_saying_the_weights_diverged(graph, batch):
+    step = pcn.make_train_step(graph, pcn.BP(), optax.sgd(1e30))
+    state = step.init(graph)
+    with pytest.raises(pcn.NonFiniteEnergyError, match="weights diverged.*learning rate"):
+        for _ in range(5):
+            state, info = step(state, batch)
+            jax.block_until_ready(info)
+
+
+def test_an_empty_or_non_array_batch_is_refused_naming_the_node(graph, batch):
+    step = pcn.make_train_step(graph, pcn.BP(), optax.sgd(0.01))
+    state = step.init(graph)
+    with pytest.raises(ValueError, match="node 'x' holds no example"):
+        step(state, {"x": jnp.zeros((0, 3)), "y": jnp.zeros((0, 2))})
+    with pytest.raises(TypeError, match="node 'x' is a list.*jnp.asarray"):
+        step(state, {"x": [[0.0, 1.0, 2.0]], "y": batch["y"][:1]})
+
+
+def test_a_batch_without_the_label_warns_that_the_label_node_learns_nothing(graph, batch):
+    step = pcn.make_train_step(graph, pcn.IL(stop=5, gamma=0.1), optax.sgd(0.01))
+    with pytest.warns(UserWarning, match=r"no data for \['y'\].*teach the weights nothing"):
+        step(step.init(graph), {"x": batch["x"]})
+
+
+@pytest.mark.parametrize("width", [0, -3])
+def test_a_layer_without_neurons_is_refused_when_the_model_is_built(width):
+    with pytest.raises(ValueError, match=r"Node 'h1' needs a shape of integers >= 1"):
+        pcn.mlp((3, width, 2), key=jax.random.key(0))
+
+
+@pytest.mark.parametrize("gamma", ["0.1", True, [0.1]])
+def test_a_value_step_that_is_not_a_real_number_is_refused_naming_it(gamma):
+    with pytest.raises(TypeError, match="`gamma` must be a positive real number"):
+        pcn.IL(stop=5, gamma=gamma)
+
+
+def test_accuracy_checks_its_inputs_naming_the_fix(graph):
+    x = np.ones((3, 3), np.float32)
+    with pytest.raises(ValueError, match="at least one example"):
+        pcn.accuracy(graph, x[:0], np.array([], int))
+    with pytest.raises(ValueError, match=r"one class index per example of `x` \(3\)"):
+        pcn.accuracy(graph, x, np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"range\(0, 2\).*node 'y'"):
+        pcn.accuracy(graph, x, np.array([0, 1, 5]))
+    labels = np.array([0, 1, 1])
+    expected = np.mean(np.argmax(np.asarray(pcn.predict(graph, x)), axis=-1) == labels)
+    assert pcn.accuracy(graph, x, labels) == expected
+
+
+def test_a_relaxation_with_non_finite_clamped_data_blames_the_data_not_gamma(graph, batch):
+    values = pcn.forward_init(graph, batch)
+    values["x"] = values["x"].at[0, 0].set(jnp.inf)
+    with pytest.raises(pcn.NonFiniteDataError, match="node 'x' holds nan or inf"):
+        jax.block_until_ready(
+            pcn.infer(graph, values, clamp={"x": True, "y": True}, stop=5, gamma=0.1)
+        )

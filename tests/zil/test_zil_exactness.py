@@ -387,3 +387,16 @@ OTHER = {
 def test_other_primitives_and_control_flow_get_the_backprop_gradient(name):
     fn, params, x = OTHER[name]
     check(fn, params, x)
+
+
+@pytest.mark.parametrize("cast", [jnp.int32, bool])
+def test_z_il_refuses_a_non_float_output_as_jax_grad_does(cast):
+    params, x, y = {"w": jnp.ones((2, 1))}, jnp.ones((1, 2)), jnp.ones((1, 1))
+
+    def fn(p, inputs):
+        return (inputs @ p["w"]).astype(cast)
+
+    with pytest.raises(TypeError):
+        jax.grad(lambda p: jnp.sum(fn(p, x)))(params)
+    with pytest.raises(TypeError, match="floating-point outputs, as jax.grad does.*astype"):
+        zil.grad(fn)(params, x, y)

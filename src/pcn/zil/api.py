@@ -27,7 +27,23 @@ Fn = Callable[[Any, Any], Any]
 
 
 def _build(fn: Fn, params: Any, x: Any) -> Structure:
+    _check_real(params, "parameter")
+    out = jax.eval_shape(fn, params, x)
+    _check_real(out, "output")
     return structure(trace(fn, params, x))
+
+
+def _check_real(tree: Any, what: str) -> None:
+    """Z-IL, like `jax.grad`, needs floating-point parameters and outputs."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        dtype = np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+        if not jax.numpy.issubdtype(dtype, jax.numpy.inexact):
+            where = jax.tree_util.keystr(path) or "(the whole tree)"
+            raise TypeError(
+                f"pcn.zil needs floating-point {what}s, as jax.grad does, but the {what} leaf "
+                f"{where} has dtype {dtype}; cast it (e.g. `.astype(jnp.float32)`)"
+                + (", or drop it from the output." if what == "output" else ".")
+            )
 
 
 def _targets(s: Structure, y: Any) -> list[Any]:

@@ -46,9 +46,11 @@ def _on_batches(run_one, batches):
     return lambda i: run_one(*batches[i % len(batches)])
 
 
-def _library_runner(algorithm, seed: int):
+def _library_runner(algorithm, seed: int, *, donate: bool = False, check_finite: bool = True):
     graph = mlp(SIZES, activation="tanh", key=jax.random.key(seed))
-    step = make_train_step(graph, algorithm, optax.adam(LEARNING_RATE))
+    step = make_train_step(
+        graph, algorithm, optax.adam(LEARNING_RATE), donate=donate, check_finite=check_finite
+    )
     holder = {"state": step.init(graph)}
 
     def run_one(xb, yb):
@@ -82,6 +84,12 @@ def measure(*, steps: int = 300, warmup: int = 20, seed: int = 0, data_dir=None)
         "pc_t20_unfused": _library_runner(IL(20, gamma=GAMMA, fuse=False), seed),
         "pc_t20_no_trace": _library_runner(IL(20, gamma=GAMMA, record_energy=False), seed),
         "handwritten_t20": _handwritten_runner(20, seed),
+        # the cost of the finiteness checks (data, loss, energies) and of not donating
+        "bp_unchecked": _library_runner(BP(), seed, check_finite=False),
+        "pc_t20_unchecked": _library_runner(
+            IL(20, gamma=GAMMA, check_finite=False), seed, check_finite=False
+        ),
+        "pc_t20_donated": _library_runner(IL(20, gamma=GAMMA), seed, donate=True),
     }
     ms = interleaved_medians(
         {name: _on_batches(run, batches) for name, run in runners.items()},
@@ -112,6 +120,9 @@ def measure(*, steps: int = 300, warmup: int = 20, seed: int = 0, data_dir=None)
             "pc_t20_over_handwritten": ms["pc_t20"] / ms["handwritten_t20"],
             "pc_t20_unfused_over_bp": ms["pc_t20_unfused"] / ms["bp"],
             "pc_t20_no_trace_over_bp": ms["pc_t20_no_trace"] / ms["bp"],
+            "bp_checked_over_unchecked": ms["bp"] / ms["bp_unchecked"],
+            "pc_t20_checked_over_unchecked": ms["pc_t20"] / ms["pc_t20_unchecked"],
+            "pc_t20_kept_over_donated": ms["pc_t20"] / ms["pc_t20_donated"],
         },
         "machine": {
             "cpu": _cpu_name(),

@@ -1,0 +1,69 @@
+"""The cost of the finiteness checks of a training step on the reference MLP (784-128-128-10,
+batch 128, Adam): BP with and without TrainStep's check, PC T = 20 with every check, with
+IL's own energy check only, and with none; 15 rounds of 50 steps in turns, the median
+per-round ratio. Run: `python benchmarks/check_cost.py`."""
+
+import json
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from pcn.algorithms import BP, IL, make_train_step
+from pcn.models import mlp
+
+graph = mlp((784, 128, 128, 10), activation="tanh", key=jax.random.key(0))
+rng = np.random.default_rng(0)
+batches = [
+    {
+        "x": jnp.asarray(rng.uniform(size=(128, 784)), jnp.float32),
+        "y": jnp.asarray(np.eye(10)[rng.integers(0, 10, 128)], jnp.float32),
+    }
+    for _ in range(10)
+]
+
+
+def runner(algorithm, **options):
+    step = make_train_step(graph, algorithm, optax.adam(1e-3), **options)
+    held = [step.init(graph)]
+
+    def run(n):
+        state = held[0]
+        for i in range(n):
+            state, _ = step(state, batches[i % len(batches)])
+        jax.block_until_ready(state)
+        held[0] = state
+
+    return run
+
+
+cases = {
+    "bp_on": runner(BP()),
+    "bp_off": runner(BP(), check_finite=False),
+    "pc_all": runner(IL(20, gamma=0.1)),
+    "pc_il_only": runner(IL(20, gamma=0.1), check_finite=False),
+    "pc_none": runner(IL(20, gamma=0.1, check_finite=False), check_finite=False),
+}
+for run in cases.values():
+    run(20)
+times = {name: [] for name in cases}
+for _ in range(15):
+    for name, run in cases.items():
+        start = time.perf_counter()
+        run(50)
+        times[name].append((time.perf_counter() - start) / 50 * 1e3)
+
+
+def ratio(a, b):
+    return statistics.median([x / y for x, y in zip(times[a], times[b], strict=True)])
+
+
+print(json.dumps({name: round(statistics.median(t), 4) for name, t in times.items()}))
+print(
+    "bp on/off", round(ratio("bp_on", "bp_off"), 3),
+    "pc all/il_only", round(ratio("pc_all", "pc_il_only"), 3),
+    "pc il_only/none", round(ratio("pc_il_only", "pc_none"), 3),
+)  # fmt: skip
