@@ -6,8 +6,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
+import jax
 import numpy as np
 import optax
 
@@ -15,6 +17,7 @@ from pcn import data as pcn_data
 from pcn._validation import check_at_least, check_positive
 from pcn.algorithms import BP, IL, AbstractAlgorithm, make_train_step
 from pcn.graph import PCGraph
+from pcn.models import mlp
 from pcn.training import accuracy, supervised_batch
 
 from .registry import RunContext
@@ -26,6 +29,14 @@ def load_subset(
 ) -> pcn_data.Dataset:
     """Dataset `name`, cut to the first `train`/`test` examples of a seeded shuffle."""
     ds = pcn_data.load(name, data_dir=ctx.data_dir)
+    if ctx.data_dir is not None:
+        root, found = Path(ctx.data_dir).expanduser().resolve(), Path(ds.source)
+        if found.is_absolute() and not found.resolve().is_relative_to(root):
+            raise ValueError(
+                f"--data-dir {ctx.data_dir} does not hold {name} (it was found at "
+                f"{ds.source} instead); put the files there, or leave --data-dir out to use "
+                "that copy."
+            )
     rng = np.random.default_rng(ctx.seed)
 
     def cut(x, y, n):
@@ -73,6 +84,17 @@ def check_settings(cfg: Any) -> None:
     for name in ("epochs", "batch_size", "steps", "train_steps", "eval_steps"):
         if hasattr(cfg, name):
             check_at_least(name, getattr(cfg, name), 1)
+
+
+def supervised_mlp(cfg: SupervisedConfig, seed: int) -> PCGraph:
+    """The MLP of a supervised config: its widths, activation and output energy."""
+    return mlp(
+        cfg.sizes,
+        activation=cfg.activation,
+        output=cast(Any, cfg.output),
+        output_precision=cfg.output_precision,
+        key=jax.random.key(seed),
+    )
 
 
 @dataclasses.dataclass(frozen=True)

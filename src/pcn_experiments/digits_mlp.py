@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
-
-from pcn.models import mlp
-
-from .common import SupervisedConfig, compare_bp_pc, load_subset
+from .common import SupervisedConfig, compare_bp_pc, load_subset, supervised_mlp
 from .output import markdown_table, save_figure
 from .plots import curves as curves_figure
 from .registry import Report, RunContext, choose_config, experiment
@@ -30,13 +26,7 @@ QUICK = dataclasses.replace(FULL, epochs=5)
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)
     ds = load_subset("digits", ctx, train=None, test=None)
-    graph = mlp(
-        cfg.sizes,
-        activation=cfg.activation,
-        output=cfg.output,
-        output_precision=cfg.output_precision,
-        key=jax.random.key(ctx.seed),
-    )
+    graph = supervised_mlp(cfg, ctx.seed)
     out = compare_bp_pc(graph, ds, cfg, ctx)
     curves = out["curves"]
     accuracies = {k.upper(): c["test_accuracy"] for k, c in curves.items()}

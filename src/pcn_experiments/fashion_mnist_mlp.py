@@ -7,16 +7,15 @@ from __future__ import annotations
 import dataclasses
 
 import equinox as eqx
-import jax
 
 from pcn.algorithms import IL
 from pcn.energies import Gaussian
-from pcn.models import mlp
 
 from .common import (
     SupervisedConfig,
     compare_bp_pc,
     load_subset,
+    supervised_mlp,
 )
 from .output import markdown_table, save_figure
 from .plots import curves as curves_figure
@@ -41,13 +40,7 @@ def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)
     subset = QUICK_DATA if ctx.quick else {"train": None, "test": None}
     ds = load_subset("fashion-mnist", ctx, **subset)
-    graph = mlp(
-        cfg.sizes,
-        activation=cfg.activation,
-        output=cfg.output,
-        output_precision=cfg.output_precision,
-        key=jax.random.key(ctx.seed),
-    )
+    graph = supervised_mlp(cfg, ctx.seed)
     # the same start and the same PC, but with the output precision at 1 (the ablation)
     unit = eqx.tree_at(lambda g: g.nodes[-1].energy, graph, Gaussian(precision=1.0))
     ablation = {"pc_unit_precision": (unit, IL(cfg.steps, gamma=cfg.gamma))}

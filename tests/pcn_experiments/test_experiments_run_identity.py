@@ -190,3 +190,12 @@ def test_results_record_the_data_source_and_resume_refuses_other_data(
     monkeypatch.setattr(pcn.data, "load", other_copy)
     with pytest.raises(RunFolderError, match="data_sha256"):
         run_experiment("digits-mlp", out=copy, resume=True, **QUICK)
+
+
+@pytest.mark.usefixtures("fashion_mnist_available")
+def test_a_data_dir_that_does_not_hold_the_dataset_is_an_error_not_a_fallback(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="--data-dir .* does not hold fashion-mnist"):
+        run_experiment(
+            "fashion-mnist-mlp", out=tmp_path / "out", data_dir=str(tmp_path / "empty"), **QUICK
+        )
