@@ -250,3 +250,15 @@ def test_the_shared_mnist_copy_has_the_published_label_counts(monkeypatch):
         1009,
     ]
     assert ds.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_pcn_data_that_is_not_a_folder_is_an_error_not_a_silent_fallback(
+    tmp_path, monkeypatch, kind
+):
+    target = tmp_path / "typo"
+    if kind == "file":
+        target.write_text("")
+    monkeypatch.setenv("PCN_DATA", str(target))
+    with pytest.raises(NotADirectoryError, match="PCN_DATA=.*is not a folder"):
+        load("mnist", download=False)

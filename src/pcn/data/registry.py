@@ -341,6 +341,11 @@ def _candidates(name: str, data_dir: str | os.PathLike | None) -> list[tuple[Pat
         env = os.environ.get("PCN_DATA", "")
         if env:
             root = Path(env).expanduser()
+            if not root.is_dir():  # a typo would otherwise fall back to another copy unseen
+                raise NotADirectoryError(
+                    f"PCN_DATA={env} is not a folder (it does not exist, or is a file); point "
+                    "it at the folder that holds the datasets, or unset it."
+                )
             out += [(root / name, "$PCN_DATA/<name>/"), (root, "$PCN_DATA")]
         else:
             out.append(("not set, skipped", "PCN_DATA environment variable"))
