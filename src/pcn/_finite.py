@@ -81,9 +81,9 @@ def raise_if_not_finite(
 
 @contextlib.contextmanager
 def non_finite_errors(names: Iterable[str]) -> Iterator[None]:
-    """Re-raise the run-time error of `raise_if_not_finite` (`raise_if_data_not_finite`)
-    for one of the nodes `names` as a plain `NonFiniteEnergyError` (`NonFiniteDataError`)
-    with its message."""
+    """Re-raise the run-time error of `raise_if_not_finite` as a plain exception with its
+    message: `NonFiniteDataError` for a node's data, `NonFiniteEnergyError` for a node's
+    energy (one of `names`) or for the loss."""
     try:
         yield
     except Exception as err:

@@ -43,6 +43,7 @@ __all__ = [
     "FORMAT_VERSION",
     "checkpoint_path",
     "latest_checkpoint",
+    "step_checkpoints",
     "load_checkpoint",
     "save_checkpoint",
 ]
@@ -355,17 +356,22 @@ def checkpoint_path(directory: str | os.PathLike, step: int) -> Path:
     return Path(directory) / f"step-{int(step):06d}{CHECKPOINT_SUFFIX}"
 
 
-def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
-    """The checkpoint in `directory` with the highest step (by number, not by name), or
-    None when there is none yet (or no such folder), so a run can resume or start fresh."""
+def step_checkpoints(directory: str | os.PathLike) -> list[Path]:
+    """The `checkpoint_path` files in `directory`, by step (by number, not by name);
+    empty when there is none yet (or no such folder)."""
     directory = Path(directory)
     if not directory.is_dir():
-        return None
-    best: tuple[int, Path] | None = None
+        return []
+    found = []
     for child in directory.iterdir():
         match = _STEP_NAME.fullmatch(child.name)
         if match and child.is_file():
-            step = int(match.group(1))
-            if best is None or step > best[0]:
-                best = (step, child)
-    return None if best is None else best[1]
+            found.append((int(match.group(1)), child))
+    return [path for _, path in sorted(found)]
+
+
+def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
+    """The checkpoint in `directory` with the highest step (by number, not by name), or
+    None when there is none yet (or no such folder), so a run can resume or start fresh."""
+    paths = step_checkpoints(directory)
+    return paths[-1] if paths else None

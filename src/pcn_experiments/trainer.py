@@ -25,7 +25,13 @@ from tqdm.auto import tqdm
 
 from pcn._validation import check_at_least
 from pcn.algorithms import TrainStep
-from pcn.checkpoint import checkpoint_path, load_checkpoint, read_metadata, save_checkpoint
+from pcn.checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+    step_checkpoints,
+)
 from pcn.data import batches as data_batches
 from pcn.graph import PCGraph
 
@@ -140,9 +146,10 @@ def fit(
     timed_steps, timed_seconds, first_epoch, done = 0, 0.0, 0, 0
     best_state, best_value = None, None
     run = ctx.run_record()
-    latest = _latest_intact(folder) if ctx.resume else None
-    if latest is not None:
-        differences = identity_differences(read_metadata(latest).get("run", {}), run)
+    intact = _latest_intact(folder) if ctx.resume else None
+    if intact is not None:
+        latest, saved = intact
+        differences = identity_differences(saved.get("run", {}), run)
         if differences:
             raise RunFolderError(mismatch_message(latest, differences))
         state, meta = load_checkpoint(latest, state)
@@ -224,19 +231,14 @@ def fit(
     return FitResult(state, best_state, history, timed_steps, timed_seconds)
 
 
-def _latest_intact(folder: Path) -> Path | None:
-    """The newest epoch checkpoint in `folder` whose file verifies, or None if there is
-    none. A newer one that does not (corrupt or truncated) is skipped with a warning
-    naming it: training resumes from the epoch before it."""
+def _latest_intact(folder: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest epoch checkpoint in `folder` whose file verifies, with its metadata, or
+    None if there is none. A newer one that does not (corrupt or truncated) is skipped
+    with a warning naming it: training resumes from the epoch before it."""
     skipped = []
-    epochs = sorted(
-        (int(p.stem.removeprefix("step-")), p)
-        for p in folder.glob("step-*.ckpt")
-        if p.stem.removeprefix("step-").isdigit()
-    )
-    for _, path in reversed(epochs):
+    for path in reversed(step_checkpoints(folder)):
         try:
-            read_metadata(path)
+            meta = read_metadata(path)
         except ValueError as error:
             skipped.append(f"{path.name} ({error})")
             continue
@@ -247,7 +249,7 @@ def _latest_intact(folder: Path) -> Path | None:
                 RuntimeWarning,
                 stacklevel=3,
             )
-        return path
+        return path, meta
     if skipped:
         raise RunFolderError(
             f"--resume: no checkpoint in {folder} reads back ({'; '.join(skipped)}); "

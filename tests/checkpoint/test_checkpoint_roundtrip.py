@@ -23,6 +23,7 @@ from pcn.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
+    step_checkpoints,
 )
 
 
@@ -352,3 +353,13 @@ def test_a_checkpoint_is_mode_0644_under_umask_022(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def test_step_checkpoints_lists_the_step_files_by_number(tmp_path):
+    for step in (10, 2, 100):
+        save_checkpoint(checkpoint_path(tmp_path, step), {"a": jnp.ones(1)})
+    (tmp_path / "step-notanumber.ckpt").write_bytes(b"")
+    assert [p.name for p in step_checkpoints(tmp_path)] == [
+        "step-000002.ckpt", "step-000010.ckpt", "step-000100.ckpt"
+    ]  # fmt: skip
+    assert step_checkpoints(tmp_path / "missing") == []
