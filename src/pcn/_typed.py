@@ -39,3 +39,9 @@ def optimizer_update(
     """`optimizer.update` on any pytree: the updates have the structure of `grads`."""
     updates, opt_state = optimizer.update(cast(Any, grads), opt_state, params)
     return cast(Tree, updates), opt_state
+
+
+def is_ready(array: jax.Array) -> bool:
+    """Whether the computation producing `array` has finished (`jax.Array` declares no
+    `is_ready`, which every concrete array has)."""
+    return cast(Any, array).is_ready()

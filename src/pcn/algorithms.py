@@ -16,6 +16,7 @@ whole step (initialisation, relaxation, weight update) into one XLA program.
 from __future__ import annotations
 
 import abc
+import collections
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple
@@ -23,12 +24,13 @@ from typing import Any, Literal, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from ._checks import check_batch, check_free_nodes
 from ._engine import mean_energy, relax
-from ._finite import non_finite_errors, raise_if_not_finite
-from ._typed import optimizer_init
+from ._finite import step_problems, step_status
+from ._typed import is_ready, optimizer_init
 from ._validation import check_at_least, check_choice
 from .energies import check_node_data
 from .graph import PCGraph
@@ -46,6 +48,9 @@ class StepInfo(NamedTuple):
     loss: Scalar  # mean energy per example at the values the weights were updated at
     # (T,) mean energy per example before each relaxation step; (0,) where none is kept
     energy_trace: EnergyTrace
+    # each node's mean energy per example at those values (a relaxation's; empty for BP):
+    # what `TrainStep`'s finiteness check names a node by
+    node_energy: Mapping[str, Scalar] = {}  # noqa: RUF012 (never mutated)
 
 
 def parameters(graph: PCGraph) -> PCGraph:
@@ -112,12 +117,6 @@ class AbstractAlgorithm(eqx.Module):
         """Update the weights of `graph` (weight optimiser `optimizer`) on `batch`, the
         values of the nodes it provides; return the new graph, optimiser state and info."""
 
-    @property
-    def stops_on_non_finite_energy(self) -> bool:
-        """Whether `step` itself raises, naming the node, when an energy becomes nan or
-        inf (then `TrainStep` leaves the loss to it rather than checking it again)."""
-        return False
-
 
 class IL(AbstractAlgorithm):
     """Inference learning: relax the values until `stop` (T steps), then one weight
@@ -128,7 +127,6 @@ class IL(AbstractAlgorithm):
     record_energy: bool = eqx.field(static=True)
     value_optimizer: ValueOptimizer = eqx.field(static=True)
     init: AbstractInitialiser = eqx.field(static=True)
-    check_finite: bool = eqx.field(static=True)
     fuse: bool = eqx.field(static=True)
 
     def __init__(
@@ -138,7 +136,6 @@ class IL(AbstractAlgorithm):
         gamma: float | None = None,
         value_optimizer: ValueOptimizer | None = None,
         init: AbstractInitialiser = forward_init,
-        check_finite: bool = True,
         fuse: bool = True,
         weight_updates: int = 1,
         record_energy: bool = True,
@@ -150,7 +147,6 @@ class IL(AbstractAlgorithm):
             `value_optimizer=pcn.SGD(gamma)`; 0.1 when neither is given.
         value_optimizer: `pcn.SGD(gamma, momentum=...)` or any optax transformation.
         init: initialiser of the values (forward initialisation by default).
-        check_finite: stop with an error naming the node if an energy is nan/inf.
         fuse: with plain SGD and a fixed T, relax nodes whose prediction is fixed (e.g.
             the first hidden layer, input clamped) in an exact fused form.
         weight_updates: optimiser steps on the weights per batch, all at the relaxed
@@ -163,14 +159,9 @@ class IL(AbstractAlgorithm):
         self.stop = as_stop(stop)
         self.value_optimizer = value_optimizer_of(gamma, value_optimizer, default_gamma=0.1)
         self.init = init
-        self.check_finite = check_finite
         self.fuse = fuse
         self.weight_updates = weight_updates
         self.record_energy = record_energy
-
-    @property
-    def stops_on_non_finite_energy(self) -> bool:
-        return self.check_finite
 
     def step(
         self,
@@ -208,9 +199,8 @@ class IL(AbstractAlgorithm):
             optimizer,
             self.weight_updates - 1,
         )
-        if self.check_finite:  # tied to the (scalar) loss: checking costs no copy
-            loss = raise_if_not_finite(node_energy, loss, data=batch)
-        return graph, opt_state, StepInfo(loss, relaxed.energy_trace)
+        per_node = {name: jnp.mean(energy) for name, energy in node_energy.items()}
+        return graph, opt_state, StepInfo(loss, relaxed.energy_trace, per_node)
 
 
 BPLoss = Literal["provided", "forward_energy"]
@@ -274,20 +264,37 @@ class TrainState(NamedTuple):
     leaves: tuple[jax.Array, ...]
 
 
+# a step's status: the low bits a problem code (0: none, else 1 + its index), this bit
+# a relaxation whose energy rose over the steps
+_ROSE = 1 << 16
+_CODE = _ROSE - 1
+# Statuses are read in bursts, once this many are unread, and only those of finished
+# steps: reading each step's status as it finishes, or waiting for one, cost up to 10%
+# of a 1 ms BP step (benchmarks/README.md). Past `_MOST_UNCHECKED` a call waits.
+_READ_AT = 16
+_MOST_UNCHECKED = 256
+
+
 class TrainStep:
     """One compiled training step of `algorithm` on models shaped like `graph`.
 
-    By default the step does not donate the state it is given: if it raises (a
-    non-finite energy, bad data), the state passed in is still valid, so a caller can
-    catch the error and retry, say with a smaller value step. `donate=True` lets XLA
-    reuse the state's buffers for the new state (one copy of the model and optimiser
-    state in memory instead of two); the state passed in is then invalid after the call,
-    raising or not, and must not be used again.
+    With `check_finite` (the default) the step checks that the batch holds no nan or
+    inf (`NonFiniteDataError`, naming the node: the data is at fault), that no node's
+    energy became nan or inf (`NonFiniteEnergyError`, naming the node: lower `gamma`) and
+    that the loss is finite (`NonFiniteEnergyError`: the weights diverged). A step that
+    fails a check skips its own update: the state it returns is the state it was given
+    (and its `info.loss` is nan). The error is raised on the host by a later call,
+    before that call runs, or by `check()` and `graph(state)`: raising inside the program
+    at the failing call would cost 5-15% of a small step (see benchmarks/README.md). It
+    names the failing call; the state the caller holds then is finite and valid, so
+    catching the error and retrying (say with a smaller value step) works. A relaxation
+    whose energy rose over its steps (an unstable value step) gives one warning.
 
-    With `check_finite` (the default) the compiled step also checks that the batch holds
-    no nan or inf (`NonFiniteDataError`, naming the node: the data is at fault) and that
-    the loss it returns is finite (`NonFiniteEnergyError`: the weights diverged); IL's
-    own `check_finite` checks the energies during relaxation.
+    By default the step does not donate the state it is given: the state passed in stays
+    valid after the call. `donate=True` lets XLA reuse the state's buffers for the new
+    state (one copy of the model and optimiser state in memory instead of two); the
+    state passed in is then invalid once the call has run and must not be used again
+    (an error of an earlier call is raised before the state is given to the program).
 
     >>> from pcn.models import mlp
     >>> graph, x, y = mlp([4, 8, 3], key=jax.random.key(0)), jnp.ones((2, 4)), jnp.eye(3)[:2]
@@ -322,7 +329,12 @@ class TrainStep:
         self._compiled = jax.jit(self._step, donate_argnums=0 if donate else ())
         # nodes whose data must be probabilities, checked before each (compiled) step
         self._checked_nodes = tuple(n for n in graph.nodes if n.energy.checks_data)
+        self._calls = 0
+        # (call number, status) of the steps whose status is not read yet
+        self._unchecked: collections.deque[tuple[int, jax.Array]] = collections.deque()
         self._names = graph.names
+        self._problems = step_problems(self._names)
+        self._rose_warned = False
 
     def init(self, graph: PCGraph, opt_state: optax.OptState | None = None) -> TrainState:
         """The training state of `graph` (a fresh optimiser state unless one is given)."""
@@ -340,13 +352,49 @@ class TrainStep:
         return TrainState(tuple(jnp.array(leaf, copy=True) for leaf in leaves))
 
     def graph(self, state: TrainState) -> PCGraph:
-        """The model held by `state`."""
+        """The model held by `state` (after `check()`: an earlier step's error is raised)."""
+        self.check()
         params, _ = jax.tree.unflatten(self._treedef, state.leaves)
         return eqx.combine(params, self._static)
 
     def opt_state(self, state: TrainState) -> optax.OptState:
         """The weight optimiser's state held by `state`."""
         return jax.tree.unflatten(self._treedef, state.leaves)[1]
+
+    def check(self) -> None:
+        """Wait for the steps run so far and raise the error of the first that failed a
+        finiteness check (the others' too are then forgotten)."""
+        while self._unchecked:
+            self._report(wait=True)
+
+    def _report(self, *, wait: bool) -> None:
+        """Read the statuses of finished steps (with `wait`, the oldest even if it has
+        not finished): warn once for a rising relaxation, raise a failed step's error."""
+        while self._unchecked and (wait or is_ready(self._unchecked[0][1])):
+            wait = False
+            call, status_array = self._unchecked.popleft()
+            status = int(np.asarray(status_array))
+            if status & _ROSE and not self._rose_warned:
+                self._rose_warned = True
+                warnings.warn(
+                    f"In call {call} of this training step the relaxation energy rose "
+                    "over the value steps: the relaxation is unstable. Lower the value step "
+                    "(`gamma`), for the stiffest node at least.",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+            code = status & _CODE
+            if code:
+                self._unchecked.clear()
+                error, message = self._problems[code - 1]
+                after = self._calls - call
+                later = {0: "", 1: f"; call {call + 1} ran on after it"}.get(
+                    after, f"; calls {call + 1}-{self._calls} ran on after it"
+                )
+                raise error(
+                    f"{message} (Call {call} of this training step: its update was "
+                    f"skipped, the state it returned is the one it was given{later}.)"
+                )
 
     def _step(self, leaves, batch, key):
         params, opt_state = jax.tree.unflatten(self._treedef, leaves)
@@ -355,12 +403,20 @@ class TrainStep:
             graph, opt_state, batch, optimizer=self.optimizer, key=key
         )
         params = eqx.filter(graph, eqx.is_inexact_array)
-        if self.check_finite and not self.algorithm.stops_on_non_finite_energy:
-            # (an algorithm that checks its energies checks the data with them)
-            info = info._replace(
-                loss=raise_if_not_finite({}, info.loss, data=batch, loss=info.loss)
-            )
-        return TrainState(tuple(jax.tree.leaves((params, opt_state)))), info
+        new = tuple(jax.tree.leaves((params, opt_state)))
+        if not self.check_finite:
+            return TrainState(new), info, jnp.zeros((), jnp.int32)
+        code = step_status(self._names, data=batch, node_energy=info.node_energy, loss=info.loss)
+        ok = code == 0
+        # a failed step is not applied (a select, which XLA fuses into the update)
+        new = tuple(jnp.where(ok, n, old) for n, old in zip(new, leaves, strict=True))
+        info = info._replace(loss=jnp.where(ok, info.loss, jnp.nan))
+        trace = info.energy_trace
+        status = code
+        if trace.shape[0] > 1:
+            rose = trace[-1] - trace[0] > 0.01 * jnp.abs(trace[0])
+            status = status + jnp.where(rose, _ROSE, 0).astype(jnp.int32)
+        return TrainState(new), info, status
 
     def _check_batch(self, batch: Batch) -> None:
         """Host-side checks that need no data (kinds, sizes, missing outputs)."""
@@ -394,12 +450,13 @@ class TrainStep:
         """Initialise values, relax, update the weights: one compiled program.
 
         With `donate=True` the buffers of `state` are reused: use the returned state, not
-        the old one. Without (the default), `state` stays valid, also when this raises.
+        the old one. Without (the default), `state` stays valid.
 
-        Raises:
-            NonFiniteDataError: (with `check_finite`) the batch holds nan or inf.
-            NonFiniteEnergyError: an energy (IL with `check_finite`) or the loss (with
-                `check_finite`) became nan or inf.
+        Raises (for an earlier call, before this one runs; see the class docstring):
+            NonFiniteDataError: (with `check_finite`) a batch held nan or inf.
+            NonFiniteEnergyError: (with `check_finite`) an energy or the loss became nan
+                or inf.
+        Raises (for this call):
             ValueError: an empty batch, or a categorical / Bernoulli node's data that is not
                 a probability.
             TypeError: a batch that is not a dict of arrays.
@@ -407,8 +464,13 @@ class TrainStep:
         self._check_batch(batch)
         if self._checked_nodes:
             check_node_data(self._checked_nodes, batch)
-        with non_finite_errors(self._names):
-            return self._compiled(state.leaves, batch, key)
+        if len(self._unchecked) >= _READ_AT:
+            self._report(wait=len(self._unchecked) >= _MOST_UNCHECKED)
+        leaves, info, status = self._compiled(state.leaves, batch, key)
+        self._calls += 1
+        if self.check_finite:
+            self._unchecked.append((self._calls, status))
+        return leaves, info
 
 
 def make_train_step(

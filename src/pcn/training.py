@@ -69,6 +69,7 @@ def train_epoch(
         if i == 0:
             jax.block_until_ready(info)
             first = time.perf_counter() - start
+    step.check()  # a failed step's error, before its epoch is reported
     losses = np.asarray(jax.device_get(jnp.stack(losses)))
     energy = np.asarray(jax.device_get(jnp.mean(jnp.stack(traces), axis=0)))
     seconds = time.perf_counter() - start

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -160,11 +162,42 @@ def test_a_train_state_for_a_differently_shaped_graph_is_refused(graph):
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_a_diverging_il_step_stops_naming_a_node_and_suggesting_a_lower_gamma(graph, batch):
     step = pcn.make_train_step(graph, pcn.IL(stop=20, gamma=1e6), optax.sgd(0.01))
+    _, info = step(step.init(graph), batch)
+    assert np.isnan(float(info.loss))  # the failed step says so in its own info too
     with pytest.raises(
-        pcn.NonFiniteEnergyError, match=r"energy of node '(h1|h2|y)' became non-finite.*`gamma`"
+        pcn.NonFiniteEnergyError,
+        match=r"energy of node '(h1|h2|y)' became non-finite.*`gamma`.*Call 1 .*skipped",
     ):
-        state, info = step(step.init(graph), batch)
-        jax.block_until_ready(info)
+        step.check()
+    step.check()  # reported once
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_a_failed_step_is_reported_by_a_later_call_before_it_runs_or_by_graph(graph, batch):
+    step = pcn.make_train_step(graph, pcn.BP(), optax.sgd(0.01))
+    state = step.init(graph)
+    state, _ = step(state, _with(batch, "x", (0, 0), np.nan))
+    with pytest.raises(pcn.NonFiniteDataError, match=r"Call 1 .* calls 2-\d+ ran on after it"):
+        for _ in range(40):  # statuses are read in bursts, without waiting for the steps
+            state, _ = step(state, batch)
+    state, _ = step(state, _with(batch, "y", (0, 0), np.inf))
+    with pytest.raises(pcn.NonFiniteDataError, match="node 'y'"):
+        step.graph(state)
+
+
+def test_a_relaxation_whose_energy_rises_warns_once_naming_gamma(graph, batch):
+    step = pcn.make_train_step(graph, pcn.IL(stop=20, gamma=1.2), optax.sgd(0.01))
+    state = step.init(graph)
+    with pytest.warns(RuntimeWarning, match="relaxation energy rose.*`gamma`") as caught:
+        for _ in range(3):
+            state, info = step(state, batch)
+        step.check()
+    assert len([w for w in caught if "energy rose" in str(w.message)]) == 1
+    stable = pcn.make_train_step(graph, pcn.IL(stop=20, gamma=0.1), optax.sgd(0.01))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stable(stable.init(graph), batch)
+        stable.check()
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
@@ -189,10 +222,12 @@ def test_after_a_step_raises_its_state_is_intact_and_a_retry_with_a_smaller_step
     diverging = pcn.make_train_step(graph, pcn.IL(stop=20, gamma=1e6), optax.sgd(0.01))
     state = diverging.init(graph)
     before = [np.asarray(leaf).copy() for leaf in state.leaves]
+    returned, _ = diverging(state, batch)
     with pytest.raises(pcn.NonFiniteEnergyError):
-        jax.block_until_ready(diverging(state, batch))
-    for leaf, saved in zip(state.leaves, before, strict=True):
+        diverging.check()
+    for leaf, back, saved in zip(state.leaves, returned.leaves, before, strict=True):
         np.testing.assert_array_equal(np.asarray(leaf), saved)  # still there, unchanged
+        np.testing.assert_array_equal(np.asarray(back), saved)  # the update was skipped
     stable = pcn.make_train_step(graph, pcn.IL(stop=20, gamma=0.1), optax.sgd(0.01))
     state, info = stable(state, batch)
     assert np.isfinite(float(info.loss))
@@ -204,6 +239,21 @@ def test_a_donating_step_reuses_the_buffers_of_the_state_it_is_given(graph, batc
     new, _ = step(state, batch)
     assert all(leaf.is_deleted() for leaf in state.leaves)
     assert not any(leaf.is_deleted() for leaf in new.leaves)
+
+
+def test_a_donating_step_raises_an_earlier_failure_before_it_takes_the_state(graph, batch):
+    step = pcn.make_train_step(graph, pcn.BP(), optax.sgd(0.01), donate=True)
+    kept, _ = step(step.init(graph), _with(batch, "x", (0, 0), np.nan))
+    jax.block_until_ready(kept)
+    for _ in range(40):
+        try:
+            kept, _ = step(kept, batch)
+        except pcn.NonFiniteDataError:
+            break
+    else:
+        raise AssertionError("the failed step was never reported")
+    assert not any(leaf.is_deleted() for leaf in kept.leaves)
+    assert np.all(np.isfinite(np.asarray(kept.leaves[0])))
 
 
 def _with(batch, name, index, value):
@@ -219,10 +269,12 @@ def test_non_finite_data_stops_the_step_naming_the_node_and_blaming_the_data(
 ):
     step = pcn.make_train_step(graph, algorithm, optax.sgd(0.01))
     state = step.init(graph)
+    state, _ = step(state, _with(batch, node, (1, 0), bad))
     with pytest.raises(pcn.NonFiniteDataError, match=f"node {node!r} holds nan or inf.*batch"):
-        jax.block_until_ready(step(state, _with(batch, node, (1, 0), bad)))
+        step.check()
     state, info = step(state, batch)  # the state survived; clean data trains
     assert np.isfinite(float(info.loss))
+    step.check()
 
 
 def test_without_check_finite_non_finite_data_passes_through(graph, batch):
@@ -234,10 +286,10 @@ def test_without_check_finite_non_finite_data_passes_through(graph, batch):
 def test_a_diverging_bp_step_stops_saying_the_weights_diverged(graph, batch):
     step = pcn.make_train_step(graph, pcn.BP(), optax.sgd(1e30))
     state = step.init(graph)
+    for _ in range(5):
+        state, info = step(state, batch)
     with pytest.raises(pcn.NonFiniteEnergyError, match="weights diverged.*learning rate"):
-        for _ in range(5):
-            state, info = step(state, batch)
-            jax.block_until_ready(info)
+        step.check()
 
 
 def test_an_empty_or_non_array_batch_is_refused_naming_the_node(graph, batch):

@@ -400,3 +400,21 @@ def test_z_il_refuses_a_non_float_output_as_jax_grad_does(cast):
         jax.grad(lambda p: jnp.sum(fn(p, x)))(params)
     with pytest.raises(TypeError, match="floating-point outputs, as jax.grad does.*astype"):
         zil.grad(fn)(params, x, y)
+
+
+@pytest.mark.parametrize("make_key", [jax.random.key, jax.random.PRNGKey], ids=["typed", "raw"])
+def test_dropout_with_a_prng_key_in_the_input_or_closed_over_gets_the_backprop_gradient(
+    make_key,
+):
+    def dropout_mlp(p, inputs):
+        data, key = inputs
+        h = jnp.tanh(data @ p["w1"])
+        keep = jax.random.bernoulli(key, 0.5, h.shape)
+        return jnp.where(keep, h / 0.5, 0.0) @ p["w2"]
+
+    params = {"w1": normal(1, 3, 6), "w2": normal(2, 6, 2)}
+    data = normal(3, 4, 3)
+    for seed in range(2):  # a new key is a new mask, as for jax.grad
+        key = make_key(seed)
+        check(dropout_mlp, params, (data, key))
+        check(lambda p, d, key=key: dropout_mlp(p, (d, key)), params, data)  # closed over

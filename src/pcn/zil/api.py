@@ -84,6 +84,11 @@ def grad(fn: Fn, *, levelled: bool = True) -> Callable[[Any, Any, Any], Any]:
     whenever a vertex is used at several depths (thesis Table 3.1).
     The returned function is jitted; it may also be used inside `jax.jit`.
 
+    Randomness inside `fn` (dropout, noise): pass the PRNG key in `x` (or close over
+    it). What a key draws depends on no parameter, so it is a fixed leaf, as it is for
+    `jax.grad` with the same key; give a new key per call for a new mask. A key drawn
+    inside `fn` from nothing but constants gives the same draw on every call.
+
     >>> import jax.numpy as jnp
     >>> fn = lambda p, x: jnp.tanh(x @ p["w"])
     >>> params, x, y = {"w": jnp.array([[0.5], [-0.3]])}, jnp.array([[1.0, 2.0]]), jnp.ones((1, 1))

@@ -58,7 +58,7 @@ class Value:
     """
 
     shape: tuple[int, ...]
-    dtype: np.dtype
+    dtype: Any  # a numpy dtype, or JAX's for PRNG keys (never differentiable)
     kind: str  # "param" | "input" | "const" | "op"
     index: int  # leaf position (param/input), constant position, or producing op
     diff: bool
@@ -101,7 +101,9 @@ class Graph:
         self, shape: Sequence[int], dtype: Any, kind: str, index: int, diff: bool, out: int = 0
     ) -> int:
         """Append a value and return its id."""
-        self.values.append(Value(tuple(shape), np.dtype(dtype), kind, index, diff, out))
+        if not jnp.issubdtype(dtype, jax.dtypes.extended):  # PRNG keys stay as they are
+            dtype = np.dtype(dtype)
+        self.values.append(Value(tuple(shape), dtype, kind, index, diff, out))
         return len(self.values) - 1
 
     def const(self, val: Any) -> int:

@@ -86,9 +86,7 @@ def measure(*, steps: int = 300, warmup: int = 20, seed: int = 0, data_dir=None)
         "handwritten_t20": _handwritten_runner(20, seed),
         # the cost of the finiteness checks (data, loss, energies) and of not donating
         "bp_unchecked": _library_runner(BP(), seed, check_finite=False),
-        "pc_t20_unchecked": _library_runner(
-            IL(20, gamma=GAMMA, check_finite=False), seed, check_finite=False
-        ),
+        "pc_t20_unchecked": _library_runner(IL(20, gamma=GAMMA), seed, check_finite=False),
         "pc_t20_donated": _library_runner(IL(20, gamma=GAMMA), seed, donate=True),
     }
     ms = interleaved_medians(
