@@ -4,6 +4,7 @@ import jax
 import numpy as np
 import pytest
 
+from pcn.associative import keys
 from pcn.baselines import autoencoder
 
 
@@ -49,3 +50,18 @@ def test_bad_training_input_is_named():
         autoencoder.train(
             graph, np.zeros((4, 20)), epochs=1, batch_size=2, learning_rate=1e-3, weight_decay=-1
         )
+
+
+def test_iterated_as_a_memory_it_applies_the_net_each_time_and_puts_the_known_pixels_back():
+    x = _patterns(8, 3)
+    graph = autoencoder.autoencoder(20, (16, 8), key=jax.random.key(1))
+    key = keys.partial(x, 0.5, seed=0)
+    by_hand = key.image
+    for _ in range(3):
+        by_hand = np.where(key.known, key.image, autoencoder.reconstruct(graph, by_hand))
+    recall = autoencoder.autoencoder_memory(graph, iterations=3).recall(key)
+    np.testing.assert_allclose(recall.images, by_hand, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(recall.images[key.known], x[key.known])
+    noisy = keys.noisy(x, 0.1)
+    once = autoencoder.autoencoder_memory(graph).recall(noisy).images
+    np.testing.assert_allclose(once, autoencoder.reconstruct(graph, noisy.image), rtol=1e-5)

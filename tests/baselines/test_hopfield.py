@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pcn.associative import keys
 from pcn.baselines import hopfield
 
 
@@ -47,3 +48,26 @@ def test_bad_shapes_and_settings_are_refused_with_clear_errors():
         hopfield.classify(net, jnp.ones((3, 16)), max_steps=0)
     with pytest.raises(ValueError, match="labels"):
         hopfield.hopfield(16, 1)
+
+
+def test_as_a_memory_hebbs_rule_is_symmetric_with_a_zero_diagonal_and_stores_few_patterns():
+    patterns = (np.random.default_rng(3).random((3, 100)) < 0.5).astype(np.float32)
+    memory = hopfield.hopfield_memory(patterns)
+    w = np.asarray(memory.weight)
+    s = 2 * patterns - 1
+    np.testing.assert_allclose(w, (s.T @ s / 3) * (1 - np.eye(100)), rtol=1e-6)
+    flipped = patterns.copy()
+    flipped[:, :8] = 1 - flipped[:, :8]  # 8% of the bits wrong
+    recall = memory.recall(keys.Key(flipped, None))
+    np.testing.assert_array_equal(recall.images, patterns)
+    assert np.all(recall.steps >= 1)
+
+
+def test_as_a_memory_the_known_pixels_of_a_partial_key_stay_clamped():
+    patterns = (np.random.default_rng(4).random((2, 64)) < 0.5).astype(np.float32)
+    memory = hopfield.hopfield_memory(patterns)
+    key = keys.partial(patterns, 0.5, seed=1)
+    recall = memory.recall(key)
+    np.testing.assert_array_equal(recall.images[key.known], patterns[key.known])
+    with pytest.raises(ValueError, match=r"images of 64 pixels"):
+        memory.recall(keys.Key(patterns[:, :10], None))

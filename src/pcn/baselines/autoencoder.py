@@ -1,5 +1,7 @@
 """BP autoencoder (thesis section 5.3 and 5.6.1, Figs. 5.6d and 5.7d): the ANN baseline
-PC graphs are compared with on denoising and image completion.
+PC graphs are compared with on denoising and image completion, and, iterated, the
+overparameterised autoencoder memory PC memories are compared with (section 4.5.1,
+`autoencoder_memory`).
 
 The network is a `pcn.mlp` (the same one `fashion-mnist-generative` trains): an encoder
 with the hidden widths of the PC graph it is set beside, mirrored into a decoder, sigmoid
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,7 +23,10 @@ import optax
 
 from .._validation import check_at_least, check_positive
 from ..algorithms import BP, TrainStep, make_train_step
+from ..associative.keys import Key
+from ..associative.protocol import Recall, check_key
 from ..graph import PCGraph
+from ..init import forward_init
 from ..models import mlp
 from ..training import predict, train_epoch
 
@@ -101,3 +107,38 @@ def complete(
     x = np.asarray(x)
     known = np.broadcast_to(np.asarray(known, dtype=bool), x.shape)
     return np.where(known, x, predict(graph, np.where(known, x, 0.0)))
+
+
+class AutoencoderMemory(eqx.Module):
+    """A trained autoencoder iterated as an associative memory (Radhakrishnan et al.
+    2020): `x <- net(x)`, `iterations` times; for a partial key the unknown pixels start
+    at zero and the known ones are put back after every iteration (thesis section 4.5.1,
+    for a fair comparison with the PC memory, which keeps them clamped)."""
+
+    graph: PCGraph
+    iterations: int = eqx.field(static=True, default=1)
+
+    @property
+    def pixels(self) -> int:
+        return self.graph.node("x").shape[0]
+
+    def recall(self, key: Key) -> Recall:
+        check_key(self, key)
+        image = jnp.asarray(key.image)
+        known = jnp.zeros(image.shape, bool) if key.known is None else jnp.asarray(key.known)
+        out = _iterate(self.graph, image, known, self.iterations)
+        return Recall(np.asarray(out), np.full(len(image), self.iterations))
+
+
+def autoencoder_memory(graph: PCGraph, *, iterations: int = 1) -> AutoencoderMemory:
+    """The trained autoencoder `graph` (from `train`) as a memory."""
+    check_at_least("iterations", iterations, 1)
+    return AutoencoderMemory(graph, iterations)
+
+
+@eqx.filter_jit
+def _iterate(graph: PCGraph, image: jax.Array, known: jax.Array, iterations: int) -> jax.Array:
+    def step(_, x):
+        return jnp.where(known, image, forward_init(graph, {"x": x})["y"])
+
+    return jax.lax.fori_loop(0, iterations, step, image)

@@ -1,4 +1,5 @@
-"""A Hopfield network used as a classifier (thesis Table 5.1, after Belyaev & Velichko).
+"""Hopfield networks: used as a classifier (thesis Table 5.1, after Belyaev & Velichko),
+and as the classic associative memory (thesis section 4.2.1, `hopfield_memory`).
 
 Bipolar neurons `s in {-1, +1}` for the pixels (binarised at `threshold`) and the labels
 (+1 for the class, -1 elsewhere), fully connected with symmetric weights and no
@@ -19,8 +20,11 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._validation import check_at_least
+from ..associative.keys import Key
+from ..associative.protocol import Recall, check_key
 
 
 class Hopfield(eqx.Module):
@@ -124,3 +128,67 @@ def _classify(net: Hopfield, pixels: jax.Array, max_steps: jax.Array) -> Classif
     init = (start, jnp.zeros((), int), none, jnp.zeros(batch, int))
     s_lab, _, done, taken = jax.lax.while_loop(cond, body, init)
     return Classification(jnp.argmax(field(s_lab), axis=1), taken, done)
+
+
+class HopfieldMemory(eqx.Module):
+    """The classic binary Hopfield network as an associative memory (Hopfield 1982):
+    Hebb's rule on the bipolar images, asynchronous sign updates to a fixed point."""
+
+    weight: jax.Array  # (d, d), zero diagonal
+    threshold: float = eqx.field(static=True, default=0.5)
+    max_sweeps: int = eqx.field(static=True, default=100)
+
+    @property
+    def pixels(self) -> int:
+        return int(self.weight.shape[0])
+
+    def recall(self, key: Key) -> Recall:
+        """Start at the binarised key (the unknown pixels of a partial key at 0, i.e. -1),
+        update the free neurons one at a time, `s_i <- sign(sum_j W_ij s_j)`, in sweeps
+        until a sweep changes none (or `max_sweeps`); images in {0, 1}."""
+        check_key(self, key)
+        image = jnp.asarray(key.image, self.weight.dtype)
+        free = jnp.ones(image.shape, bool) if key.known is None else ~jnp.asarray(key.known)
+        s, sweeps = _recall_memory(self, jnp.where(image > self.threshold, 1.0, -1.0), free)
+        return Recall(np.asarray((s + 1) / 2), np.asarray(sweeps))
+
+
+def hopfield_memory(
+    images: np.ndarray, *, threshold: float = 0.5, max_sweeps: int = 100
+) -> HopfieldMemory:
+    """Store `images` `(N, d)` (binarised at `threshold`): `W = <s s^T>`, zero diagonal."""
+    images = np.asarray(images)
+    if images.ndim != 2 or images.shape[0] == 0:
+        raise ValueError(f"Images to store must be (N, d) with N >= 1, got shape {images.shape}.")
+    check_at_least("max_sweeps", max_sweeps, 1)
+    s = np.where(images > threshold, 1.0, -1.0)
+    weight = s.T @ s / len(s)
+    np.fill_diagonal(weight, 0.0)
+    return HopfieldMemory(jnp.asarray(weight, jnp.result_type(float)), threshold, max_sweeps)
+
+
+@jax.jit
+def _recall_memory(
+    net: HopfieldMemory, s: jax.Array, free: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    w = net.weight
+
+    def update(state, i):
+        field = state @ w[:, i]
+        new = jnp.where(free[:, i], jnp.where(field >= 0, 1.0, -1.0), state[:, i])
+        return state.at[:, i].set(new), None
+
+    def cond(carry):
+        _, done, _, changed = carry
+        return (done < net.max_sweeps) & jnp.any(changed)
+
+    def body(carry):
+        state, done, sweeps, changed = carry
+        new, _ = jax.lax.scan(update, state, jnp.arange(w.shape[0]))
+        moved = jnp.any(new != state, axis=1)
+        return new, done + 1, sweeps + changed.astype(sweeps.dtype), moved
+
+    batch = s.shape[0]
+    start = (s, 0, jnp.zeros(batch, jnp.int32), jnp.ones(batch, bool))
+    s, _, sweeps, _ = jax.lax.while_loop(cond, body, start)
+    return s, sweeps

@@ -1,0 +1,15 @@
+"""Associative memories by predictive coding (thesis chapter 4), and one evaluation for
+them and their baselines.
+
+- `keys`: noisy, partial and random keys (`Key`).
+- `protocol`: `Memory.recall(key) -> Recall`, what every memory offers.
+- `scores`: hit counts at the thesis's thresholds, recall MSE, the Universal Hopfield
+  Networks criterion, strict retrievals.
+- `linear`: the linear recurrent PC memory (section 4.2).
+"""
+
+from . import keys, linear, protocol, scores
+from .keys import Key
+from .protocol import Memory, Recall
+
+__all__ = ["Key", "Memory", "Recall", "keys", "linear", "protocol", "scores"]
