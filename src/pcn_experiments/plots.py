@@ -21,10 +21,12 @@ def image_grid(
     *,
     size: float = 0.85,
 ) -> Figure:
-    """One row of grey images per entry of `rows` (labelled on the left), one image per
-    column; each image is reshaped to the last two axes of `shape` and its grey levels
-    clipped to [0, 1]. Rows may be of different lengths (short rows leave blanks)."""
+    """One row of images per entry of `rows` (labelled on the left), one image per
+    column; each image is reshaped to `shape`, grey for (height, width) or (1, height,
+    width), colour for (3, height, width) (channel-first, as `pcn.data` loads it), its
+    levels clipped to [0, 1]. Rows may be of different lengths (short rows leave blanks)."""
     height, width = shape[-2:]
+    colour = len(shape) == 3 and shape[0] == 3
     n = max(len(images) for images in rows.values())
     fig, axes = plt.subplots(
         len(rows), n, figsize=(n * size, len(rows) * size + (0.3 if title else 0)), squeeze=False
@@ -33,8 +35,12 @@ def image_grid(
         for c in range(n):
             ax = axes[r, c]
             if c < len(images):
-                image = np.clip(np.asarray(images[c]).reshape(height, width), 0, 1)
-                ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+                if colour:
+                    image = np.asarray(images[c]).reshape(3, height, width).transpose(1, 2, 0)
+                    ax.imshow(np.clip(image, 0, 1))
+                else:
+                    image = np.clip(np.asarray(images[c]).reshape(height, width), 0, 1)
+                    ax.imshow(image, cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
