@@ -6,10 +6,12 @@ them and their baselines.
 - `scores`: hit counts at the thesis's thresholds, recall MSE, the Universal Hopfield
   Networks criterion, strict retrievals.
 - `linear`: the linear recurrent PC memory (section 4.2).
+- `generative`: the hierarchical generative PC memory (sections 4.3-4.5): F of Fig. 4.4
+  for noisy keys, Algorithm 7 for partial ones.
 """
 
-from . import keys, linear, protocol, scores
+from . import generative, keys, linear, protocol, scores
 from .keys import Key
 from .protocol import Memory, Recall
 
-__all__ = ["Key", "Memory", "Recall", "keys", "linear", "protocol", "scores"]
+__all__ = ["Key", "Memory", "Recall", "generative", "keys", "linear", "protocol", "scores"]
