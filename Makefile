@@ -19,8 +19,10 @@ lint: $(BIN)/pcn
 	$(BIN)/ruff format --check src tests
 	$(BIN)/pyright
 
+# two workers: most tests wait on single-threaded XLA compiles; loadscope keeps a module's
+# fixtures in one worker
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope
 
 bench: $(BIN)/pcn
 	$(BIN)/pcn bench train-step --against-pcx
