@@ -23,7 +23,16 @@ SHARED_MNIST = Path("/work/shared/datasets/mnist")
 
 def test_every_documented_dataset_name_is_listed():
     assert list_datasets() == sorted(
-        ["digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "cifar10-png"]
+        [
+            "digits",
+            "mnist",
+            "fashion-mnist",
+            "kmnist",
+            "cifar10",
+            "cifar10-png",
+            "svhn",
+            "tiny-imagenet-val",
+        ]  # fmt: skip
     )
 
 

@@ -2,6 +2,7 @@
 
 One fixed shape for all datasets (flattened float32 inputs in [0, 1], int64 class
 indices) lets models and experiments switch dataset by name without special cases.
+Where the files name the classes (Tiny ImageNet's words.txt), `class_names` holds them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class Dataset:
     x_* are float32 arrays of shape (N, features) with values in [0, 1]; an example
     reshapes to `image_shape` (channel-first for colour). y_* are int64 class indices
     in [0, num_classes). `source` says where the data was found, for logs and reports.
+    `class_names[k]` describes class k where the dataset's files say (empty otherwise).
+    A split may be empty (N = 0): Tiny ImageNet's validation images are all in `x_train`.
     """
 
     name: str
@@ -31,8 +34,14 @@ class Dataset:
     image_shape: tuple[int, ...]
     num_classes: int
     source: str
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.class_names and len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"{self.name}: class_names must name all {self.num_classes} classes (or be "
+                f"empty), got {len(self.class_names)} names"
+            )
         features = math.prod(self.image_shape)
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")

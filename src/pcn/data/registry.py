@@ -3,7 +3,8 @@
 Lookup order for file-based datasets (a location is a directory holding all the files):
   1. the `data_dir` argument (files directly in it, then in `data_dir/<name>/`);
      without it, the PCN_DATA environment variable (`$PCN_DATA/<name>/`, then `$PCN_DATA`);
-  2. system locations (the Debian package directory for fashion-mnist);
+  2. system locations (the Debian package directory for fashion-mnist, this workplace's
+     shared copies of mnist, cifar10-png and tiny-imagenet-val);
   3. the user cache `$XDG_CACHE_HOME/pcn/<name>` (default `~/.cache/pcn/<name>`);
   4. if `download`, a checksummed download into that cache directory.
 If all fail, DatasetNotFoundError lists every location tried and how to fix it.
@@ -26,6 +27,14 @@ from .cifar import find_cifar10_png, find_cifar10_python, read_cifar10_png, read
 from .dataset import Dataset
 from .digits import read_digits
 from .idx import read_idx
+from .image_files import unit_float
+from .svhn import TEST_FILE, TRAIN_FILE, find_svhn, read_svhn
+from .tiny_imagenet import (
+    ZIP,
+    find_tiny_imagenet_val,
+    read_tiny_imagenet_classes,
+    read_tiny_imagenet_val,
+)
 
 __all__ = [
     "DEFAULT_DATASET",
@@ -50,6 +59,7 @@ SYSTEM_DIRS: dict[str, tuple[str, ...]] = {
     ),  # apt-get install dataset-fashion-mnist
     "mnist": (f"{_SHARED_DATA}/mnist",),
     "cifar10-png": (f"{_SHARED_DATA}/cifar10-png",),
+    "tiny-imagenet-val": (f"{_SHARED_DATA}/tiny-imagenet-200-val",),
     "tiny-shakespeare": (f"{_SHARED_DATA}/tinyshakespeare",),
 }
 
@@ -90,6 +100,7 @@ class _Spec:
     find: Callable[[Path], Path | None]  # location -> what to read, or None
     read: Callable[[Path], Arrays]
     remotes: tuple[_Remote, ...] = ()
+    class_names: Callable[[Path], tuple[str, ...]] | None = None  # what to read -> names
 
 
 # --- IDX datasets (MNIST family) ---
@@ -114,9 +125,7 @@ def _find_idx(directory: Path) -> Path | None:
     return directory if all(_idx_file(directory, stem) for stem in _IDX_FILES) else None
 
 
-def _unit_float(images: np.ndarray) -> np.ndarray:
-    """uint8 images (N, ...) -> float32 (N, features) in [0, 1]."""
-    return np.divide(images.reshape(images.shape[0], -1), 255, dtype=np.float32)
+_unit_float = unit_float  # uint8 images (N, ...) -> float32 (N, features) in [0, 1]
 
 
 def _read_idx_pair(directory: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
@@ -164,9 +173,36 @@ def _read_cifar10_png(folder: Path) -> Arrays:
     return _unit_float(x_train), y_train, _unit_float(x_test), y_test
 
 
+# --- Tiny ImageNet (validation split) and SVHN ---
+
+
+def _read_tiny_imagenet_val(source: Path) -> Arrays:
+    """All 10,000 validation images as the training split; no test split (the release's
+    test images are unlabelled)."""
+    val = read_tiny_imagenet_val(source)
+    if len(val.wnids) != 200:
+        raise ValueError(
+            f"{source}: wnids.txt lists {len(val.wnids)} classes, not the 200 of Tiny "
+            "ImageNet-200; use the original release, or read another class list with "
+            "`pcn.data.read_tiny_imagenet_val`."
+        )
+    x_test = np.zeros((0, val.images.shape[1]), dtype=np.float32)
+    return _unit_float(val.images), val.labels, x_test, np.zeros(0, dtype=np.int64)
+
+
+def _tiny_imagenet_words(source: Path) -> tuple[str, ...]:
+    return read_tiny_imagenet_classes(source)[1]
+
+
+def _read_svhn(directory: Path) -> Arrays:
+    x_train, y_train, x_test, y_test = read_svhn(directory)
+    return _unit_float(x_train), y_train, _unit_float(x_test), y_test
+
+
 # --- The registry ---
 
-# md5s as published by torchvision for the original archives.
+# md5s as published by torchvision for the original archives (SVHN's .mat files too);
+# Tiny ImageNet's zip as the loaders that fetch it publish it (e.g. avalanche's).
 _SPECS: dict[str, _Spec] = {
     "mnist": _Spec(
         (28, 28),
@@ -238,6 +274,36 @@ _SPECS: dict[str, _Spec] = {
         "(directly or under cifar/)",
         find_cifar10_png,
         _read_cifar10_png,
+    ),
+    "tiny-imagenet-val": _Spec(
+        (3, 64, 64),
+        200,
+        "tiny-imagenet-200/ holding wnids.txt, words.txt, val/val_annotations.txt and "
+        f"val/images/val_*.JPEG (or those directly), or {ZIP}",
+        find_tiny_imagenet_val,
+        _read_tiny_imagenet_val,
+        (
+            _Remote(
+                "http://cs231n.stanford.edu/tiny-imagenet-200.zip",
+                ZIP,
+                "90528d7ca1a48142e341f4ef8d21d0de",
+            ),
+        ),
+        class_names=_tiny_imagenet_words,
+    ),
+    "svhn": _Spec(
+        (3, 32, 32),
+        10,
+        f"{TRAIN_FILE} and {TEST_FILE} (the cropped-digits format)",
+        find_svhn,
+        _read_svhn,
+        tuple(
+            _Remote(f"http://ufldl.stanford.edu/housenumbers/{filename}", filename, md5)
+            for filename, md5 in (
+                (TRAIN_FILE, "e26dedcc434d2e4c54c9b2d4a06d8373"),
+                (TEST_FILE, "eb5a983be6a315427106f1b164d9cef3"),
+            )
+        ),
     ),
 }
 _EMBEDDED = {"digits": ((8, 8), 10)}
@@ -466,6 +532,7 @@ def load(
     hit, source = _locate(key, _SPECS[key], data_dir, download)
     spec = _SPECS[key]
     x_train, y_train, x_test, y_test = spec.read(hit)
+    class_names = spec.class_names(hit) if spec.class_names is not None else ()
     if math.prod(spec.image_shape) != x_train.shape[1]:
         raise ValueError(
             f"{source}: examples have {x_train.shape[1]} values, not {spec.image_shape}"
@@ -479,6 +546,7 @@ def load(
         image_shape=spec.image_shape,
         num_classes=spec.num_classes,
         source=source,
+        class_names=class_names,
     )
 
 
