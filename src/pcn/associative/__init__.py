@@ -8,10 +8,21 @@ them and their baselines.
 - `linear`: the linear recurrent PC memory (section 4.2).
 - `generative`: the hierarchical generative PC memory (sections 4.3-4.5): F of Fig. 4.4
   for noisy keys, Algorithm 7 for partial ones.
+- `captions`: caption vectors for hetero-associative memories (section 4.7).
 """
 
-from . import generative, keys, linear, protocol, scores
+from . import captions, generative, keys, linear, protocol, scores
 from .keys import Key
 from .protocol import Memory, Recall
 
-__all__ = ["Key", "Memory", "Recall", "generative", "keys", "linear", "protocol", "scores"]
+__all__ = [
+    "Key",
+    "Memory",
+    "Recall",
+    "captions",
+    "generative",
+    "keys",
+    "linear",
+    "protocol",
+    "scores",
+]
