@@ -3,8 +3,12 @@ Algorithms 6 and 7): a generative PCN whose sensory layer is the image.
 
 The network is `pcn.generative_mlp`: a free top layer "z", hidden layers, and the
 sensory layer "x" at the bottom (ReLU by default, a linear sensory prediction). It stores
-images by training with the image clamped at "x" (`train_step`, plain `pcn.IL`; drive
-it with any loop, e.g. the suite's `fit`), until the energy no longer falls.
+images by Algorithm 6 (`memorise`, or `start_storing` / `store_more` / `stored` to store
+in resumable chunks): the images clamped at "x", every image keeping its own hidden
+values from step to step, each step one value update and one weight update from the
+gradient of the same energy, until the mean energy no longer changes. (`train_step`,
+plain IL with the values restarted for every batch, is the alternative for any loop; it
+stores far more slowly: every step re-infers the codes from scratch.)
 
 - A noisy key is cleaned by the map F of Fig. 4.4: the sensory values fixed to the current
   image, every other value relaxed to convergence, the image replaced by the sensory
@@ -13,6 +17,9 @@ it with any loop, e.g. the suite's `fit`), until the energy no longer falls.
   (the unknown pixels too) relaxed to convergence; the answer is the sensory values.
 
 Every relaxation starts from the forward pass of the top layer at zero (`forward_init`).
+F relaxes on an exact reduction of the clamped sensory layer (its energy taken to the
+width of the layer above by a QR factorisation of the last weights; `_reduce`): the same
+iterates, at a fraction of the cost when the image is much wider than that layer.
 """
 
 from __future__ import annotations
@@ -25,9 +32,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._finite import NonFiniteDataError, NonFiniteEnergyError
+from .._typed import apply_updates
 from .._validation import check_at_least
+from ..activations import get_activation
 from ..algorithms import IL, TrainStep, make_train_step
-from ..graph import PCGraph
+from ..energies import Gaussian
+from ..graph import Edge, Node, PCGraph
 from ..inference import infer
 from ..init import forward_init
 from ..models import generative_mlp
@@ -37,6 +48,7 @@ from .protocol import Recall, check_key
 
 SENSORY = "x"
 RELAX = Tolerance(1e-5, 2000)
+STORE = Tolerance(1e-6, 3000)  # Algorithm 6: change of the mean energy per image, cap
 
 
 class GenerativeMemory(eqx.Module):
@@ -103,8 +115,62 @@ def _sensory_prediction(graph: PCGraph, values: dict[str, jax.Array]) -> jax.Arr
 
 
 def _apply_f(memory: GenerativeMemory, image: jax.Array) -> tuple[jax.Array, jax.Array]:
-    result = _relax(memory, image, True)
-    return _sensory_prediction(memory.graph, result.values), result.example_steps
+    if not _reducible(memory.graph):
+        result = _relax(memory, image, True)
+        return _sensory_prediction(memory.graph, result.values), result.example_steps
+    reduced, values = _reduce(memory.graph, image)
+    result = infer(
+        reduced,
+        values,
+        clamp={SENSORY: True},
+        stop=memory.stop,
+        value_optimizer=memory.value_optimizer,
+    )
+    relaxed = {**result.values, SENSORY: image}
+    return _sensory_prediction(memory.graph, relaxed), result.example_steps
+
+
+def _reducible(graph: PCGraph) -> bool:
+    """Whether the clamped sensory layer's energy can be taken to the width of its parent:
+    one linear edge into it (no activation on it or on the prediction), narrower than d."""
+    edges = graph.incoming(SENSORY)
+    if len(edges) != 1 or len(edges[0].parents) != 1:
+        return False
+    linear, sensory = graph.edge_module(edges[0]), graph.node(SENSORY)
+    return (
+        isinstance(linear, eqx.nn.Linear)
+        and isinstance(sensory.energy, Gaussian)
+        and sensory.activation is get_activation("identity")
+        and linear.weight.shape[1] < linear.weight.shape[0]
+    )
+
+
+@eqx.filter_jit
+def _reduce(graph: PCGraph, image: jax.Array) -> tuple[PCGraph, dict[str, jax.Array]]:
+    """F's relaxation on a graph whose sensory layer has the parent's width w < d.
+
+    With the image x clamped, the sensory energy p/2 |x - W h - b|^2 equals
+    p/2 |Q^T (x - b) - R h|^2 plus a constant of x alone (W = Q R, Q with orthonormal
+    columns): so the hidden values follow exactly the same gradients if the sensory layer
+    is replaced by y = Q^T (x - b), clamped, predicted by R h. Each step then costs
+    w x w products per image instead of d x w."""
+    (edge,) = graph.incoming(SENSORY)
+    linear = graph.edge_module(edge)
+    q, r = jnp.linalg.qr(linear.weight)
+    shifted = image if linear.bias is None else image - linear.bias[None]
+    target = shifted @ q
+    small = eqx.nn.Linear(r.shape[1], r.shape[0], use_bias=False, key=jax.random.key(0))
+    small = eqx.tree_at(lambda m: m.weight, small, r)
+    sensory = graph.node(SENSORY)
+    nodes = [
+        Node(SENSORY, r.shape[0], energy=sensory.energy, activation=sensory.activation)
+        if n.name == SENSORY
+        else n
+        for n in graph.nodes
+    ]
+    edges = [Edge(small, e.parents, e.child) if e is edge else e for e in graph.edges]
+    values = {**forward_init(graph, {SENSORY: image}), SENSORY: target}
+    return PCGraph(nodes, edges, graph.shared), values
 
 
 def _complete(memory: GenerativeMemory, image: jax.Array, known: jax.Array):
@@ -168,3 +234,172 @@ def batch(images: np.ndarray | jax.Array) -> dict[str, jax.Array]:
 def with_graph(memory: GenerativeMemory, graph: PCGraph) -> GenerativeMemory:
     """`memory` holding the trained `graph` (e.g. `step.graph(state)` of `train_step`)."""
     return eqx.tree_at(lambda m: m.graph, memory, graph)
+
+
+class Storing(eqx.Module):
+    """Algorithm 6 under way: the weights, every stored image's own hidden values, both
+    optimisers' states, and how far storing got. A pytree: checkpoint it to resume."""
+
+    graph: PCGraph
+    values: dict[str, jax.Array]  # (N, width) for each node but the sensory one
+    value_state: optax.OptState
+    weight_state: optax.OptState
+    steps: jax.Array  # () int: steps taken so far
+    energy: jax.Array  # () mean energy per image before the last step (inf: none yet)
+    change: jax.Array  # () |change| of that energy over the last step (inf: none yet)
+    value_optimizer: optax.GradientTransformation = eqx.field(static=True)
+    weight_optimizer: optax.GradientTransformation = eqx.field(static=True)
+
+    def converged(self, tol: float) -> bool:
+        """The mean energy changed by less than `tol` in the last step."""
+        return bool(self.change < tol)
+
+
+def _check_images(memory: GenerativeMemory, images: np.ndarray | jax.Array) -> jax.Array:
+    shape = np.shape(images)
+    if len(shape) != 2 or shape[1] != memory.pixels or shape[0] == 0:
+        raise ValueError(
+            f"This memory stores images of {memory.pixels} pixels; got images of shape "
+            f"{shape}, expected (N, {memory.pixels}) with N >= 1 (flatten them)."
+        )
+    return jnp.asarray(images)
+
+
+def start_storing(
+    memory: GenerativeMemory,
+    images: np.ndarray | jax.Array,
+    *,
+    value_optimizer: optax.GradientTransformation | None = None,
+    weight_optimizer: optax.GradientTransformation | None = None,
+) -> Storing:
+    """Algorithm 6's start: the images `(N, d)` clamped, every hidden value at the forward
+    pass of a zero top layer. `value_optimizer` (default `optax.adam(0.05)`) moves the
+    values, `weight_optimizer` (default `optax.adam(1e-3)`) the weights and biases."""
+    images = _check_images(memory, images)
+    value_optimizer = value_optimizer or optax.adam(0.05)
+    weight_optimizer = weight_optimizer or optax.adam(1e-3)
+    values = _start(memory.graph, images)
+    free = {n: v for n, v in values.items() if n != SENSORY}
+    params = eqx.filter(memory.graph, eqx.is_inexact_array)
+    inf = jnp.asarray(jnp.inf, images.dtype)
+    return Storing(
+        memory.graph,
+        free,
+        value_optimizer.init(free),
+        weight_optimizer.init(params),
+        jnp.asarray(0),
+        inf,
+        inf,
+        value_optimizer,
+        weight_optimizer,
+    )
+
+
+def store_more(
+    storing: Storing, images: np.ndarray | jax.Array, *, steps: int, tol: float = STORE.tol
+) -> Storing:
+    """Up to `steps` more steps of Algorithm 6 on the same `images` (in the same order as
+    at `start_storing`), in one compiled loop that stops once the mean energy per image
+    changes by less than `tol` in a step (at once if it already had).
+
+    Each step takes the gradient of the energy `E_t` at the current values and weights,
+    then updates the values (per image: the energy summed over images) and the weights
+    (the mean energy per image) from it."""
+    check_at_least("steps", steps, 1)
+    if not tol >= 0:
+        raise ValueError(f"`tol` must be >= 0, got {tol!r}; e.g. 1e-6.")
+    images = jnp.asarray(images)
+    expected = (storing.values[next(iter(storing.values))].shape[0], _pixels(storing.graph))
+    if images.shape != expected:
+        raise ValueError(
+            f"Storing was started on images of shape {expected}, got {images.shape}; pass "
+            "the same images in the same order to every `store_more`."
+        )
+    if not bool(jnp.all(jnp.isfinite(images))):
+        raise NonFiniteDataError("The images to store hold nan or inf; clean the data.")
+    out = _store(storing, images, steps, tol)
+    if out.steps > 0 and not bool(jnp.isfinite(out.energy)):
+        raise NonFiniteEnergyError(
+            f"Storing diverged: the mean energy per image became {float(out.energy)} after "
+            f"{int(out.steps)} steps; lower the learning rate of `weight_optimizer` or of "
+            "`value_optimizer`."
+        )
+    return out
+
+
+def _pixels(graph: PCGraph) -> int:
+    return graph.node(SENSORY).shape[0]
+
+
+@eqx.filter_jit
+def _store(storing: Storing, images: jax.Array, steps: int, tol: float) -> Storing:
+    params, static = eqx.partition(storing.graph, eqx.is_inexact_array)
+    n = images.shape[0]
+
+    def summed_energy(p, free):
+        graph = eqx.combine(p, static)
+        return jnp.sum(graph.energy({**free, SENSORY: images}))
+
+    grad = jax.value_and_grad(summed_energy, argnums=(0, 1))
+
+    def cond(carry):
+        _, _, _, _, t, _, change = carry
+        return (t < steps) & (change >= tol)
+
+    def body(carry):
+        p, free, v_state, w_state, t, before, _ = carry
+        energy, (g_params, g_free) = grad(p, free)
+        energy = energy / n
+        updates, v_state = storing.value_optimizer.update(g_free, v_state, free)
+        free = apply_updates(free, updates)
+        g_params = jax.tree.map(lambda g: g / n, g_params)
+        updates, w_state = storing.weight_optimizer.update(g_params, w_state, p)
+        p = optax.apply_updates(p, updates)
+        return p, free, v_state, w_state, t + 1, energy, jnp.abs(energy - before)
+
+    start = (
+        params,
+        storing.values,
+        storing.value_state,
+        storing.weight_state,
+        jnp.asarray(0),
+        storing.energy,
+        storing.change,
+    )
+    p, free, v_state, w_state, taken, energy, change = jax.lax.while_loop(cond, body, start)
+    return Storing(
+        eqx.combine(p, static),
+        free,
+        v_state,
+        w_state,
+        storing.steps + taken,
+        energy,
+        change,
+        storing.value_optimizer,
+        storing.weight_optimizer,
+    )
+
+
+def stored(memory: GenerativeMemory, storing: Storing) -> GenerativeMemory:
+    """`memory` holding the weights Algorithm 6 reached."""
+    return with_graph(memory, storing.graph)
+
+
+def memorise(
+    memory: GenerativeMemory,
+    images: np.ndarray | jax.Array,
+    *,
+    stop: Tolerance = STORE,
+    value_optimizer: optax.GradientTransformation | None = None,
+    weight_optimizer: optax.GradientTransformation | None = None,
+) -> tuple[GenerativeMemory, Storing]:
+    """Store `images` `(N, d)` by Algorithm 6 until the mean energy per image changes by
+    less than `stop.tol` in a step, or `stop.max_steps` steps (one compiled loop). Returns
+    the memory with its new weights, and the final `Storing` (steps taken, energy)."""
+    if not isinstance(stop, Tolerance):
+        raise TypeError(f"`stop` must be a pcn.Tolerance(tol, max_steps), got {stop!r}.")
+    storing = start_storing(
+        memory, images, value_optimizer=value_optimizer, weight_optimizer=weight_optimizer
+    )
+    storing = store_more(storing, images, steps=stop.max_steps, tol=stop.tol)
+    return stored(memory, storing), storing
