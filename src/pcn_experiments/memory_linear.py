@@ -39,6 +39,9 @@ from pcn.models import mlp
 from pcn.pcgraphs import stable_gamma
 
 from .common import check_settings, load_subset
+from .memory_common import best, hits
+from .memory_common import pool as _pool
+from .memory_common import timed as _timed
 from .output import markdown_table, save_figure
 from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
@@ -143,22 +146,6 @@ def _keys(x: np.ndarray, shape: tuple[int, ...], cfg: LinearMemoryConfig, seed: 
     return out
 
 
-def _timed(memory: Memory, key: keys.Key) -> tuple[Recall, float]:
-    """The recall and its milliseconds per key (a second call: the first compiles)."""
-    memory.recall(key)
-    start = time.perf_counter()
-    recall = memory.recall(key)
-    return recall, 1e3 * (time.perf_counter() - start) / len(key.image)
-
-
-def _pool(x: np.ndarray, shape: tuple[int, ...], factor: int) -> tuple[np.ndarray, tuple]:
-    if factor == 1:
-        return x, shape
-    c, h, w = shape
-    pooled = x.reshape(-1, c, h // factor, factor, w // factor, factor).mean(axis=(3, 5))
-    return pooled.reshape(len(x), -1).astype(x.dtype), (c, h // factor, w // factor)
-
-
 class _Scorer:
     """Collects every model's scores on every dataset and key into the results."""
 
@@ -232,15 +219,9 @@ def _best(
 ) -> tuple[str, Recall, float]:
     """The candidate that retrieves the most (ties: the lowest MSE), its recall and ms
     (each candidate recalls once; only the chosen one is timed, by a second call)."""
-    best = None
-    for name, memory in candidates.items():
-        s = scores.score(memory.recall(key).images, x, threshold=threshold)
-        rank = (s.retrieved, -s.mse)
-        if best is None or rank > best[0]:
-            best = (rank, name)
-    assert best is not None
-    recall, ms = _timed(candidates[best[1]], key)
-    return best[1], recall, ms
+    name, _ = best(candidates, key, hits(x, threshold))
+    recall, ms = _timed(candidates[name], key)
+    return name, recall, ms
 
 
 def _hopfield_candidates(x: np.ndarray, cfg: LinearMemoryConfig) -> dict[str, dict[str, Memory]]:

@@ -127,7 +127,17 @@ EXPERIMENTS: dict[str, Experiment] = {}
 
 # modules and subpackages of this package that hold no experiment
 _SUPPORT_MODULES = frozenset(
-    {"bench", "cli", "common", "output", "plots", "registry", "run_folder", "trainer"}
+    {
+        "bench",
+        "cli",
+        "common",
+        "memory_common",
+        "output",
+        "plots",
+        "registry",
+        "run_folder",
+        "trainer",
+    }
 )
 
 

@@ -90,3 +90,11 @@ def test_interrupted_topologies_run_resumes_to_the_same_results(tmp_path, monkey
         "pcgraph-topologies", overrides, tmp_path, monkeypatch
     )
     assert resumed == full
+
+
+def test_interrupted_memory_storage_resumes_to_the_same_results(tmp_path, monkeypatch):
+    overrides = {"widths": "32", "images": "8", "fractions": "0.5"}
+    full, resumed = _interrupted_then_resumed("memory-partial", overrides, tmp_path, monkeypatch)
+    for r in (full, resumed):
+        r.pop("ms_per_retrieval")
+    assert resumed == full

@@ -9,9 +9,10 @@ them and their baselines.
 - `generative`: the hierarchical generative PC memory (sections 4.3-4.5): F of Fig. 4.4
   for noisy keys, Algorithm 7 for partial ones.
 - `captions`: caption vectors for hetero-associative memories (section 4.7).
+- `hetero`: `[image | caption]` vectors and the keys that recall one part from the other.
 """
 
-from . import captions, generative, keys, linear, protocol, scores
+from . import captions, generative, hetero, keys, linear, protocol, scores
 from .keys import Key
 from .protocol import Memory, Recall
 
@@ -21,6 +22,7 @@ __all__ = [
     "Recall",
     "captions",
     "generative",
+    "hetero",
     "keys",
     "linear",
     "protocol",
