@@ -79,9 +79,9 @@ FULL = DepthConfig(
     autoencoder_batch=25,
     autoencoder_rate=1e-3,
     autoencoder_iterations=(1, 10, 50),
-    depths=(2, 4, 6),
+    depths=(2, 6, 10),
     width=512,
-    images=250,
+    images=500,
     fractions=(1 / 2, 1 / 4),
     threshold=scores.PARTIAL_THRESHOLD,
 )
@@ -218,5 +218,5 @@ Retrieved: MSE below {cfg.threshold}. PC cells: retrieved (mean recall MSE).
 Thesis (Fig. 4.17, N = 500, widths 1024 and 2048, L up to 10, on GPUs): the deepest PC
 network retrieves more than 98% from half images and 74% from quarter images, the
 autoencoder 72% and 48%. Run the thesis's grid with
-`--set depths=3,5,7,10 --set width=1024 --set images=500`.
+`--set depths=3,5,7,10 --set width=1024` (or 2048).
 """
