@@ -82,6 +82,37 @@ class AutoencoderSettings:
 
 
 DATASETS = {"tiny-imagenet-val": 64, "cifar10-png": 32}
+
+# the storage and retrieval settings every full run shares (64x64 Tiny ImageNet, a top
+# code of 64: F keeps about top / d of a key's noise, so the code is kept narrow)
+STORAGE: dict[str, Any] = {
+    "dataset": "tiny-imagenet-val",
+    "side": 64,
+    "top": 64,
+    "store_steps": 3000,
+    "store_tol": 1e-6,
+    "store_chunk": 500,
+    "store_value_rate": 0.05,
+    "store_weight_rate": 1e-3,
+    "relax_steps": 500,
+    "relax_tol": 1e-6,
+    "relax_rate": 0.01,
+}
+AUTOENCODER: dict[str, Any] = {
+    "autoencoder_epochs": 500,
+    "autoencoder_batch": 25,
+    "autoencoder_rate": 1e-3,
+    "autoencoder_iterations": (1, 10, 50),
+}
+# what every quick run changes of them (under two minutes on two cores)
+QUICK_STORAGE: dict[str, Any] = {
+    "side": 16,
+    "top": 16,
+    "store_steps": 600,
+    "store_chunk": 300,
+    "relax_steps": 300,
+}
+QUICK_AUTOENCODER: dict[str, Any] = {"autoencoder_epochs": 200, "autoencoder_iterations": (1, 10)}
 AUTOENCODER_CHUNK = 50  # epochs of autoencoder training between checkpoints
 
 

@@ -24,6 +24,10 @@ from matplotlib.figure import Figure
 from pcn.associative import keys, scores
 
 from .memory_common import (
+    AUTOENCODER,
+    QUICK_AUTOENCODER,
+    QUICK_STORAGE,
+    STORAGE,
     AutoencoderSettings,
     MemorySettings,
     Results,
@@ -64,21 +68,8 @@ class DepthConfig(MemorySettings, AutoencoderSettings):
 
 
 FULL = DepthConfig(
-    dataset="tiny-imagenet-val",
-    side=64,
-    top=64,
-    store_steps=3000,
-    store_tol=1e-6,
-    store_chunk=500,
-    store_value_rate=0.05,
-    store_weight_rate=1e-3,
-    relax_steps=500,
-    relax_tol=1e-6,
-    relax_rate=0.01,
-    autoencoder_epochs=500,
-    autoencoder_batch=25,
-    autoencoder_rate=1e-3,
-    autoencoder_iterations=(1, 10, 50),
+    **STORAGE,
+    **AUTOENCODER,
     depths=(2, 6, 10),
     width=512,
     images=500,
@@ -87,13 +78,8 @@ FULL = DepthConfig(
 )
 QUICK = dataclasses.replace(
     FULL,
-    side=16,
-    top=16,
-    store_steps=600,
-    store_chunk=300,
-    relax_steps=300,
-    autoencoder_epochs=200,
-    autoencoder_iterations=(1, 10),
+    **QUICK_STORAGE,
+    **QUICK_AUTOENCODER,
     depths=(1, 3),
     width=128,
     images=20,

@@ -31,6 +31,10 @@ from pcn.associative import captions, hetero, scores
 from pcn.associative.keys import Key
 
 from .memory_common import (
+    AUTOENCODER,
+    QUICK_AUTOENCODER,
+    QUICK_STORAGE,
+    STORAGE,
     AutoencoderSettings,
     MemorySettings,
     Results,
@@ -76,21 +80,8 @@ class HeteroConfig(MemorySettings, AutoencoderSettings):
 
 
 FULL = HeteroConfig(
-    dataset="tiny-imagenet-val",
-    side=32,
-    top=64,
-    store_steps=3000,
-    store_tol=1e-6,
-    store_chunk=500,
-    store_value_rate=0.05,
-    store_weight_rate=1e-3,
-    relax_steps=500,
-    relax_tol=1e-6,
-    relax_rate=0.01,
-    autoencoder_epochs=500,
-    autoencoder_batch=25,
-    autoencoder_rate=1e-3,
-    autoencoder_iterations=(1, 10, 50),
+    **{**STORAGE, "side": 32},  # 32x32, as the thesis's captioned images
+    **AUTOENCODER,
     depths=(1, 3, 5),
     widths=(512,),
     pairs=(25, 50, 100),
@@ -98,13 +89,8 @@ FULL = HeteroConfig(
 )
 QUICK = dataclasses.replace(
     FULL,
-    side=8,
-    top=16,
-    store_steps=600,
-    store_chunk=300,
-    relax_steps=300,
-    autoencoder_epochs=200,
-    autoencoder_iterations=(1, 10),
+    **{**QUICK_STORAGE, "side": 8},
+    **QUICK_AUTOENCODER,
     depths=(1, 2),
     widths=(128,),
     pairs=(10, 20),

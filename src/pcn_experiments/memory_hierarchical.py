@@ -28,6 +28,10 @@ from matplotlib.figure import Figure
 from pcn.associative import generative, keys, scores
 
 from .memory_common import (
+    AUTOENCODER,
+    QUICK_AUTOENCODER,
+    QUICK_STORAGE,
+    STORAGE,
     AutoencoderSettings,
     MemorySettings,
     Results,
@@ -71,21 +75,8 @@ class HierarchicalConfig(MemorySettings, AutoencoderSettings):
 
 
 FULL = HierarchicalConfig(
-    dataset="tiny-imagenet-val",
-    side=64,
-    top=64,
-    store_steps=3000,
-    store_tol=1e-6,
-    store_chunk=500,
-    store_value_rate=0.05,
-    store_weight_rate=1e-3,
-    relax_steps=500,
-    relax_tol=1e-6,
-    relax_rate=0.01,
-    autoencoder_epochs=500,
-    autoencoder_batch=25,
-    autoencoder_rate=1e-3,
-    autoencoder_iterations=(1, 10, 50),
+    **STORAGE,
+    **AUTOENCODER,
     widths=(256, 512, 1024),
     images=(100, 250),
     layers=2,
@@ -97,13 +88,8 @@ FULL = HierarchicalConfig(
 )
 QUICK = dataclasses.replace(
     FULL,
-    side=16,
-    top=8,
-    store_steps=600,
-    store_chunk=300,
-    relax_steps=200,
-    autoencoder_epochs=200,
-    autoencoder_iterations=(1, 10),
+    **{**QUICK_STORAGE, "top": 8, "relax_steps": 200},
+    **QUICK_AUTOENCODER,
     widths=(64, 128),
     images=(20,),
     variances=(0.05,),

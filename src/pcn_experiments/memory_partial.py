@@ -23,6 +23,8 @@ from matplotlib.figure import Figure
 from pcn.associative import keys, scores
 
 from .memory_common import (
+    QUICK_STORAGE,
+    STORAGE,
     MemorySettings,
     Results,
     check_fractions,
@@ -57,17 +59,7 @@ class PartialConfig(MemorySettings):
 
 
 FULL = PartialConfig(
-    dataset="tiny-imagenet-val",
-    side=64,
-    top=64,
-    store_steps=3000,
-    store_tol=1e-6,
-    store_chunk=500,
-    store_value_rate=0.05,
-    store_weight_rate=1e-3,
-    relax_steps=500,
-    relax_tol=1e-6,
-    relax_rate=0.01,
+    **STORAGE,
     widths=(512,),
     images=(50, 100, 250),
     layers=2,
@@ -76,11 +68,7 @@ FULL = PartialConfig(
 )
 QUICK = dataclasses.replace(
     FULL,
-    side=16,
-    top=16,
-    store_steps=600,
-    store_chunk=300,
-    relax_steps=300,
+    **QUICK_STORAGE,
     widths=(128,),
     images=(10, 20),
     fractions=(1 / 2, 1 / 8),
