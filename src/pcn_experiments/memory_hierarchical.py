@@ -13,7 +13,8 @@ below 0.005. Retrieval time is measured per width for 1, 5 and 10 applications o
 Results: `retrieved.<model>.<dataset>.<N>.noisy_var<variance>` (after the last listed
 iteration; `noisy_var0_2` for 0.2), `by_iteration.<model>.<N>.<key>.<iterations>`
 (count, MSE),
-`ms_per_retrieval.<width>.<iterations>`, `storage`, `autoencoder`.
+`ms_per_retrieval.<width>.<iterations>`, `strict.<model>.<N>` (the share of N random keys
+answered with a stored image), `storage`, `autoencoder`.
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ def run(ctx: RunContext) -> Report:
     storage: dict[str, dict[str, Any]] = {}
     ae_record: dict[str, dict[str, Any]] = {}
     ms: dict[str, dict[str, float]] = {}
+    strict: dict[str, dict[str, float]] = {}
     examples: dict[str, np.ndarray] = {}
     for width in cfg.widths:
         pc = model_name("pc", cfg.layers, width)
@@ -191,6 +193,18 @@ def run(ctx: RunContext) -> Report:
                     for it in cfg.iterations:
                         examples[f"PC, F x{it}"] = path[it - 1][:k]
                     examples[f"autoencoder ({chosen})"] = recall.images[:k]
+            # random keys belong to no memory: the share answered with a stored image
+            random = keys.random_keys(n, x.shape[1], seed=ctx.seed + 99)
+            answers = {
+                pc: memory.trajectory(random, max(cfg.iterations))[-1],
+                ae: candidates[ae_record[ae][str(n)]["tuned"][_key_name(cfg.variances[0])]]
+                .recall(random)
+                .images,
+            }
+            for model, answer in answers.items():
+                strict.setdefault(model, {})[str(n)] = scores.strict_retrievals(
+                    answer, x, threshold=cfg.threshold
+                )
             if n == cfg.images[0]:
                 key = keys.noisy(x, cfg.variances[0], seed=ctx.seed + 1)
                 for it in cfg.timing_iterations:
@@ -204,6 +218,7 @@ def run(ctx: RunContext) -> Report:
         **results.tree,
         "by_iteration": by_iteration,
         "ms_per_retrieval": ms,
+        "strict": strict,
         "storage": storage,
         "autoencoder": ae_record,
         "image_shape": list(shape),
@@ -228,12 +243,13 @@ def _markdown(cfg: HierarchicalConfig, r: dict[str, Any], dataset: str, shape: t
                     f"({r['autoencoder'][ae][str(n)]['tuned'][k]})"
                 )
             cells.append(f"{r['autoencoder'][ae][str(n)]['final_loss']:.3g}")
+            cells.append(f"{r['strict'][pc][str(n)]:.2f} / {r['strict'][ae][str(n)]:.2f}")
             rows.append(cells)
     its = " / ".join(map(str, cfg.iterations))
     header = ["width", "N", "storage steps (energy)"]
     for v in cfg.variances:
         header += [f"PC, var {v:g}, F x {its}", f"AE, var {v:g}"]
-    header.append("AE final loss")
+    header += ["AE final loss", "random keys: strict, PC / AE"]
     timing = markdown_table(
         ["width", *[f"F x {i} (ms / key)" for i in cfg.timing_iterations]],
         [[w, *[f"{r['ms_per_retrieval'][str(w)][str(i)]:.3g}" for i in cfg.timing_iterations]]
@@ -251,7 +267,9 @@ Gaussian noise of variance {", ".join(f"{v:g}" for v in cfg.variances)}. F (Fig.
 the sensory values fixed to the current image, the rest relaxed from the forward pass
 of a zero top code (Adam {cfg.relax_rate}, |dE| < {cfg.relax_tol} or {cfg.relax_steps}
 steps), the image replaced by the sensory prediction. Retrieved: MSE below
-{cfg.threshold}, counted after {its} applications of F (images of N).
+{cfg.threshold}, counted after {its} applications of F (images of N). "strict": the
+share of N random keys (uniform noise) that come back within {cfg.threshold} of a stored
+image (PC after {max(cfg.iterations)} applications of F; AE as tuned for the first noise).
 
 Autoencoders (AE): {cfg.autoencoder_layers} hidden ReLU layers of width n, sigmoid
 output, Adam {cfg.autoencoder_rate} on shuffled batches of {cfg.autoencoder_batch} for

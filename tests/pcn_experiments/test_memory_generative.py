@@ -27,7 +27,8 @@ def test_memory_hierarchical_quick_run_cleans_noisy_keys_by_iterating_f(tmp_path
         results,
         [f"retrieved.{m}.tiny-imagenet-val.20.noisy_var0_05.count" for m in models]
         + [f"ms_per_retrieval.{w}.{i}" for w in (64, 128) for i in (1, 2)]
-        + ["by_iteration.pc-L2-n128.20.noisy_var0_05.4.mse"],
+        + ["by_iteration.pc-L2-n128.20.noisy_var0_05.4.mse"]
+        + [f"strict.{m}.20" for m in models],
     )
     path = results["by_iteration"]["pc-L2-n128"]["20"]["noisy_var0_05"]
     # F moves a noisy key towards its image: the error falls with iterations and ends far
