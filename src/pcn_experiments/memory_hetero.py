@@ -169,7 +169,7 @@ def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)
     pairs, shape = _pairs(ctx, cfg)
     pixels = pairs.images.shape[1]
-    vectors_all = hetero.join(pairs.images, pairs.vectors)
+    vocabularies: dict[str, dict[str, int]] = {}
     results = Results()
     storage: dict[str, Any] = {}
     ae_record: dict[str, Any] = {}
@@ -177,8 +177,15 @@ def run(ctx: RunContext) -> Report:
     counts: dict[str, dict[str, dict[str, dict[str, int]]]] = {"pc": {}, "autoencoder": {}}
     examples: dict[str, np.ndarray] = {}
     for n in cfg.pairs:
-        vectors = vectors_all[:n]
-        scorer = _Scorer(vectors, pixels, pairs.vocabulary, cfg.threshold)
+        # the vocabulary of the N captions stored, as a memory of this set would build it
+        # (a larger one packs the ids closer: the decoding tolerance 1 / (2V) shrinks)
+        stored = captions.pair_captions(pairs.images[:n], pairs.captions[:n])
+        vectors = hetero.join(stored.images, stored.vectors)
+        vocabularies[str(n)] = {
+            "size": stored.vocabulary.size,
+            "caption_length": int(stored.vectors.shape[1]),
+        }
+        scorer = _Scorer(vectors, pixels, stored.vocabulary, cfg.threshold)
         key_set = _keys(vectors, pixels)
         for depth in cfg.depths:
             for width in cfg.widths:
@@ -217,11 +224,8 @@ def run(ctx: RunContext) -> Report:
         "best_width": counts,
         "storage": storage,
         "autoencoder": ae_record,
-        "vocabulary": {
-            "size": pairs.vocabulary.size,
-            "caption_length": int(pairs.vectors.shape[1]),
-            "captions": list(pairs.captions),
-        },
+        "vocabulary": vocabularies,
+        "captions": list(pairs.captions),
         "image_shape": list(shape),
     }
     return Report(out, _markdown(cfg, out))
@@ -254,14 +258,16 @@ def _markdown(cfg: HeteroConfig, r: dict[str, Any]) -> str:
     header = ["L", "width", f"PC captions ({ns})", f"PC images ({ns})",
               f"AE captions ({ns})", f"AE images ({ns})"]  # fmt: skip
     v = r["vocabulary"]
+    sizes = ", ".join(f"N = {n}: V = {s['size']}, L = {s['caption_length']}" for n, s in v.items())
     side = "x".join(map(str, r["image_shape"]))
     return f"""# Hetero-associative memories (thesis section 4.7, Figs. 4.20-4.21)
 
 **Stand-in data.** No captioned-image set (Flickr30k) is reachable here. Each pair is
 the first validation image ({side}) of one of the first N Tiny ImageNet classes with
-that class's words.txt description as its caption (vocabulary of {v["size"]} words,
-captions padded to {v["caption_length"]} entries of id / V): class-level text, not a
-sentence about the image. `pcn.data.read_flickr` loads the thesis's own data for users
+that class's words.txt description as its caption: class-level text, not a sentence
+about the image. Each set of N pairs has the vocabulary of its own captions, each word
+stored as id / V and the caption zero-padded to the longest, L entries ({sizes}).
+`pcn.data.read_flickr` loads the thesis's own data for users
 who have it.
 
 PC: a top code of {cfg.top}, L ReLU layers of width n, a linear sensory layer of

@@ -66,7 +66,7 @@ def test_memory_hetero_quick_run_reports_both_directions(tmp_path, check_outputs
         [f"retrieved.{m}.tiny-imagenet-pairs.{n}.{direction}.count" for m in models
          for n in (10, 20) for direction in ("caption_from_image", "image_from_caption")],
     )  # fmt: skip
-    assert results["vocabulary"]["size"] >= 20
+    assert results["vocabulary"]["20"]["size"] >= 20
     assert "stand-in" in (tmp_path / "report.md").read_text().lower()
 
 
