@@ -86,13 +86,19 @@ def completion(optimiser):
     }
 
 
+print(json.dumps(out), flush=True)  # F's figures, before the longer completions
 # plain SGD: the largest step of the grid whose relaxation stays finite and converges
 sgd = None
 for gamma in (0.1, 0.03, 0.01, 0.003):
-    row = completion(optax.sgd(gamma))
-    if np.isfinite(row["mse"]) and row["max_steps"] < stop.max_steps:
+    try:
+        row = completion(optax.sgd(gamma))
+    except FloatingPointError:  # diverged (pcn.infer names the node): a smaller step
+        print(json.dumps({f"sgd {gamma:g}": "diverged"}), flush=True)
+        continue
+    if row["max_steps"] < stop.max_steps:
         sgd = (gamma, row)
         break
+    print(json.dumps({f"sgd {gamma:g}": row}), flush=True)
 rows = {}
 if sgd is not None:
     gamma, rows[f"sgd {gamma:g}"] = sgd
@@ -100,5 +106,6 @@ if sgd is not None:
     rows[f"nesterov 0.9, {gamma:g}"] = completion(optax.sgd(gamma, momentum=0.9, nesterov=True))
 for rate in (0.01, 0.03):
     rows[f"adam {rate:g}"] = completion(optax.adam(rate))
+    print(json.dumps({f"adam {rate:g}": rows[f"adam {rate:g}"]}), flush=True)
 out["algorithm_7"] = rows
 print(json.dumps(out, indent=1))
