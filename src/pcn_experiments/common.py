@@ -78,7 +78,7 @@ class SupervisedConfig:
 
 def check_settings(cfg: Any) -> None:
     """Validate the numeric settings of an experiment config, naming the bad one."""
-    for name in ("learning_rate", "gamma", "output_precision"):
+    for name in ("learning_rate", "gamma", "output_precision", "threshold"):
         if hasattr(cfg, name):
             check_positive(name, getattr(cfg, name))
     for name in ("epochs", "batch_size", "steps", "train_steps", "eval_steps"):

@@ -63,8 +63,6 @@ class DepthConfig(MemorySettings, AutoencoderSettings):
         check_grid("width", (self.width,))
         check_grid("images", (self.images,))
         check_fractions(self.fractions)
-        if not self.threshold > 0:
-            raise ValueError(f"`threshold` must be > 0, got {self.threshold!r}; e.g. 0.001.")
 
 
 FULL = DepthConfig(

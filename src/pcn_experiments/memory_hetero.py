@@ -75,8 +75,6 @@ class HeteroConfig(MemorySettings, AutoencoderSettings):
             raise ValueError(
                 f"`pairs` may not exceed 200 (one pair per Tiny ImageNet class), got {self.pairs}."
             )
-        if not self.threshold > 0:
-            raise ValueError(f"`threshold` must be > 0, got {self.threshold!r}; e.g. 0.001.")
 
 
 FULL = HeteroConfig(

@@ -71,8 +71,6 @@ class HierarchicalConfig(MemorySettings, AutoencoderSettings):
             raise ValueError(f"`variances` must list noise variances > 0, got {self.variances!r}.")
         if list(self.iterations) != sorted(set(self.iterations)):
             raise ValueError(f"`iterations` must increase, got {self.iterations!r}; e.g. 1,6,11.")
-        if not self.threshold > 0:
-            raise ValueError(f"`threshold` must be > 0, got {self.threshold!r}; e.g. 0.005.")
 
 
 FULL = HierarchicalConfig(

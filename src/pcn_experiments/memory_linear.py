@@ -39,7 +39,7 @@ from pcn.models import mlp
 from pcn.pcgraphs import stable_gamma
 
 from .common import check_settings, load_subset
-from .memory_common import best, hits
+from .memory_common import best, check_fractions, hits
 from .memory_common import pool as _pool
 from .memory_common import timed as _timed
 from .output import markdown_table, save_figure
@@ -84,9 +84,7 @@ class LinearMemoryConfig:
                     f"`memorise_batch` {self.memorise_batch} must divide the number of images "
                     f"stored ({self.images} and {self.binary_images})."
                 )
-        for f in self.fractions:
-            if not 0 < f <= 1:
-                raise ValueError(f"`fractions` must lie in (0, 1], got {self.fractions!r}.")
+        check_fractions(self.fractions)
         if 32 % self.pool:
             raise ValueError(f"`pool` must divide 32 (the CIFAR-10 image side), got {self.pool}.")
 

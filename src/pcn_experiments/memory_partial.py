@@ -54,8 +54,6 @@ class PartialConfig(MemorySettings):
         check_grid("widths", self.widths)
         check_grid("images", self.images)
         check_fractions(self.fractions)
-        if not self.threshold > 0:
-            raise ValueError(f"`threshold` must be > 0, got {self.threshold!r}; e.g. 0.001.")
 
 
 FULL = PartialConfig(
