@@ -67,7 +67,10 @@ class ForwardInit(AbstractInitialiser):
             if name in provided:
                 values[name] = provided[name]
             elif graph.incoming(name):
-                values[name] = node.energy.mean(graph.predict(values, name))
+                # the provided values travel along: a prior edge (`Bias`, no parents) on
+                # a root that comes first takes its batch size from them
+                known = {**provided, **values}
+                values[name] = node.energy.mean(graph.predict(known, name))
             else:
                 values[name] = self.root_init((batch, *node.shape))
         return values

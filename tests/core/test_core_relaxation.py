@@ -94,6 +94,22 @@ def test_forward_init_gives_exactly_zero_energy_when_only_the_input_is_given(sit
         np.testing.assert_array_equal(np.asarray(energy), 0.0, err_msg=name)
 
 
+def test_forward_init_starts_a_root_with_a_prior_at_its_prior_mean():
+    # a decoder whose latent "z" has a learned prior (a `Bias` edge, no parents): "z"
+    # comes first in the order, before any value exists to give the batch size
+    decoder = pcn.generative_mlp([2, 3], key=jax.random.key(0))
+    mean = jnp.asarray([0.5, -1.0])
+    graph = pcn.PCGraph(
+        decoder.nodes, [pcn.Edge(pcn.Bias(mean), (), "z"), *decoder.edges], decoder.shared
+    )
+    x = normal(9, BATCH, 3)
+
+    values = pcn.forward_init(graph, {"x": x})
+
+    np.testing.assert_array_equal(np.asarray(values["z"]), np.tile(mean, (BATCH, 1)))
+    assert values["x"] is x
+
+
 def test_forward_init_with_a_categorical_output_sits_at_the_softmax_with_zero_energy():
     graph, given = setting(8, output="categorical")
 
