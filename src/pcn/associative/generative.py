@@ -25,6 +25,7 @@ iterates, at a fraction of the cost when the image is much wider than that layer
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -72,9 +73,9 @@ class GenerativeMemory(eqx.Module):
         """`(iterations, batch, d)`: the image after each application of F to a noisy key."""
         check_key(self, key)
         check_at_least("iterations", iterations, 1)
-        x, out = jnp.asarray(key.image), []
+        x, out, reduction = jnp.asarray(key.image), [], _reduction(self.graph)
         for _ in range(iterations):  # each application is one compiled relaxation
-            x, _ = self.apply_f(x)
+            x, _ = _apply_f(self, x, reduction)
             out.append(np.asarray(x))
         return np.stack(out)
 
@@ -83,9 +84,9 @@ class GenerativeMemory(eqx.Module):
         check_key(self, key)
         image = jnp.asarray(key.image)
         if key.known is None:
-            steps = jnp.zeros(len(image), jnp.int32)
+            steps, reduction = jnp.zeros(len(image), jnp.int32), _reduction(self.graph)
             for _ in range(self.iterations):
-                image, taken = self.apply_f(image)
+                image, taken = _apply_f(self, image, reduction)
                 steps = steps + taken
             return Recall(np.asarray(image), np.asarray(steps))
         out, steps = _complete(self, image, jnp.asarray(key.known))
@@ -114,14 +115,32 @@ def _sensory_prediction(graph: PCGraph, values: dict[str, jax.Array]) -> jax.Arr
     return graph.node(SENSORY).energy.mean(graph.predict(values, SENSORY))
 
 
-def _apply_f(memory: GenerativeMemory, image: jax.Array) -> tuple[jax.Array, jax.Array]:
-    if not _reducible(memory.graph):
+class _Reduction(NamedTuple):
+    """F's relaxation graph with the sensory layer taken to its parent's width (`_reduce`),
+    and the orthonormal basis `q` that takes an image there."""
+
+    graph: PCGraph
+    basis: jax.Array
+
+
+def _reduction(graph: PCGraph) -> _Reduction | None:
+    """The reduction of `graph` (one QR factorisation), or None where it is not exact."""
+    return _reduce(graph) if _reducible(graph) else None
+
+
+def _apply_f(
+    memory: GenerativeMemory, image: jax.Array, reduction: _Reduction | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """F once; `reduction` (of `memory.graph`, computed here when not given) lets an
+    iterated F factorise the last weights once rather than at every application."""
+    if reduction is None:
+        reduction = _reduction(memory.graph)
+    if reduction is None:
         result = _relax(memory, image, True)
         return _sensory_prediction(memory.graph, result.values), result.example_steps
-    reduced, values = _reduce(memory.graph, image)
     result = infer(
-        reduced,
-        values,
+        reduction.graph,
+        _reduced_start(memory.graph, reduction.basis, image),
         clamp={SENSORY: True},
         stop=memory.stop,
         value_optimizer=memory.value_optimizer,
@@ -146,7 +165,7 @@ def _reducible(graph: PCGraph) -> bool:
 
 
 @eqx.filter_jit
-def _reduce(graph: PCGraph, image: jax.Array) -> tuple[PCGraph, dict[str, jax.Array]]:
+def _reduce(graph: PCGraph) -> _Reduction:
     """F's relaxation on a graph whose sensory layer has the parent's width w < d.
 
     With the image x clamped, the sensory energy p/2 |x - W h - b|^2 equals
@@ -155,10 +174,7 @@ def _reduce(graph: PCGraph, image: jax.Array) -> tuple[PCGraph, dict[str, jax.Ar
     is replaced by y = Q^T (x - b), clamped, predicted by R h. Each step then costs
     w x w products per image instead of d x w."""
     (edge,) = graph.incoming(SENSORY)
-    linear = graph.edge_module(edge)
-    q, r = jnp.linalg.qr(linear.weight)
-    shifted = image if linear.bias is None else image - linear.bias[None]
-    target = shifted @ q
+    q, r = jnp.linalg.qr(graph.edge_module(edge).weight)
     small = eqx.nn.Linear(r.shape[1], r.shape[0], use_bias=False, key=jax.random.key(0))
     small = eqx.tree_at(lambda m: m.weight, small, r)
     sensory = graph.node(SENSORY)
@@ -169,8 +185,17 @@ def _reduce(graph: PCGraph, image: jax.Array) -> tuple[PCGraph, dict[str, jax.Ar
         for n in graph.nodes
     ]
     edges = [Edge(small, e.parents, e.child) if e is edge else e for e in graph.edges]
-    values = {**forward_init(graph, {SENSORY: image}), SENSORY: target}
-    return PCGraph(nodes, edges, graph.shared), values
+    return _Reduction(PCGraph(nodes, edges, graph.shared), q)
+
+
+@eqx.filter_jit
+def _reduced_start(graph: PCGraph, basis: jax.Array, image: jax.Array) -> dict[str, jax.Array]:
+    """The start of F's reduced relaxation: the forward pass of the full graph, and the
+    image taken to the reduced sensory layer, Q^T (x - b)."""
+    (edge,) = graph.incoming(SENSORY)
+    bias = graph.edge_module(edge).bias
+    shifted = image if bias is None else image - bias[None]
+    return {**forward_init(graph, {SENSORY: image}), SENSORY: shifted @ basis}
 
 
 def _complete(memory: GenerativeMemory, image: jax.Array, known: jax.Array):
