@@ -159,7 +159,12 @@ def load_images(ctx: RunContext, settings: MemorySettings, n: int) -> tuple[np.n
 
 
 def pc_memory(
-    pixels: int, layers: int, width: int, settings: MemorySettings, seed: int
+    pixels: int,
+    layers: int,
+    width: int,
+    settings: MemorySettings,
+    seed: int,
+    completion: generative.Completion = "relax",
 ) -> generative.GenerativeMemory:
     """A generative PC memory: a top code of `settings.top`, then `layers` ReLU layers
     of `width`, then the (linear) sensory layer; retrieval relaxes with Adam."""
@@ -168,6 +173,7 @@ def pc_memory(
         (settings.top, *[width] * layers),
         stop=pcn.Tolerance(settings.relax_tol, settings.relax_steps),
         value_optimizer=optax.adam(settings.relax_rate),
+        completion=completion,
         key=jax.random.key(seed),
     )
 

@@ -98,6 +98,35 @@ def test_f_on_the_reduced_sensory_layer_is_the_plain_relaxation_in_float64():
         np.testing.assert_array_equal(np.asarray(steps), np.asarray(plain.example_steps))
 
 
+def test_marginal_completion_reaches_algorithm_7s_answer_in_float64():
+    # a linear memory (a convex energy in the values: one minimum) and keys that know the
+    # same 12 of 30 entries: Algorithm 7 and the marginal relaxation end at one answer
+    with jax.enable_x64(True):
+        x = np.random.default_rng(2).random((4, 30))
+        known = np.zeros((4, 30), bool)
+        known[:, :12] = True
+        key = keys.Key(np.where(known, x, 0.0), known)
+        settings = dict(activation="identity", value_optimizer=optax.sgd(0.1, momentum=0.9),
+                        stop=pcn.Tolerance(1e-14, 20000), key=jax.random.key(3))  # fmt: skip
+        relax = _f64(generative.generative_memory(30, (3, 8), **settings))
+        marginal = _f64(generative.generative_memory(30, (3, 8), completion="marginal", **settings))
+        by_algorithm_7, by_marginal = relax.recall(key), marginal.recall(key)
+        assert by_marginal.images.dtype == np.float64
+        np.testing.assert_array_equal(by_marginal.images[known], x[known])
+        np.testing.assert_allclose(by_marginal.images, by_algorithm_7.images, atol=1e-6)
+        assert np.all(by_marginal.steps < 20000) and np.all(by_algorithm_7.steps < 20000)
+
+
+def test_marginal_completion_refuses_keys_with_different_masks_and_unknown_modes():
+    x = np.random.default_rng(3).random((2, 30)).astype(np.float32)
+    memory = generative.generative_memory(30, (3, 8), completion="marginal",
+                                          key=jax.random.key(0))  # fmt: skip
+    with pytest.raises(ValueError, match='same entries.*completion="relax"'):
+        memory.recall(keys.partial(x, 0.5, seed=0))  # each key its own random pixels
+    with pytest.raises(ValueError, match="Unknown completion 'fast'.*relax, marginal"):
+        generative.generative_memory(30, (3, 8), completion="fast", key=jax.random.key(0))  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module")
 def stored_by_algorithm_6():
     x = np.random.default_rng(4).random((6, 48)).astype(np.float32)

@@ -15,6 +15,10 @@ stores far more slowly: every step re-infers the codes from scratch.)
   layer's prediction; F is iterated (`iterations`, `trajectory` returns every iterate).
 - A partial key is completed by Algorithm 7: its known pixels clamped, every other value
   (the unknown pixels too) relaxed to convergence; the answer is the sensory values.
+  `completion="marginal"` relaxes the hidden values on the energy of the known pixels
+  alone and answers the unknown ones with their prediction: the same fixed points (an
+  unknown pixel's error is zero at every fixed point of Algorithm 7), reached far faster
+  when few entries are known (an image from its caption), for keys that share one mask.
 
 Every relaxation starts from the forward pass of the top layer at zero (`forward_init`).
 F relaxes on an exact reduction of the clamped sensory layer (its energy taken to the
@@ -25,7 +29,7 @@ iterates, at a fraction of the cost when the image is much wider than that layer
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -48,6 +52,8 @@ from .keys import Key
 from .protocol import Recall, check_key
 
 SENSORY = "x"
+Completion = Literal["relax", "marginal"]
+COMPLETIONS: tuple[str, ...] = ("relax", "marginal")
 RELAX = Tolerance(1e-5, 2000)
 STORE = Tolerance(1e-6, 3000)  # Algorithm 6: change of the mean energy per image, cap
 
@@ -59,6 +65,7 @@ class GenerativeMemory(eqx.Module):
     iterations: int = eqx.field(static=True)  # applications of F to a noisy key
     stop: Stop = eqx.field(static=True)  # of each relaxation
     value_optimizer: ValueOptimizer = eqx.field(static=True)
+    completion: Completion = eqx.field(static=True, default="relax")  # of a partial key
 
     @property
     def pixels(self) -> int:
@@ -89,7 +96,10 @@ class GenerativeMemory(eqx.Module):
                 image, taken = _apply_f(self, image, reduction)
                 steps = steps + taken
             return Recall(np.asarray(image), np.asarray(steps))
-        out, steps = _complete(self, image, jnp.asarray(key.known))
+        if self.completion == "marginal":
+            out, steps = _complete_marginal(self, image, _shared_mask(key.known))
+        else:
+            out, steps = _complete(self, image, jnp.asarray(key.known))
         return Recall(np.asarray(out), np.asarray(steps))
 
 
@@ -149,9 +159,9 @@ def _apply_f(
     return _sensory_prediction(memory.graph, relaxed), result.example_steps
 
 
-def _reducible(graph: PCGraph) -> bool:
-    """Whether the clamped sensory layer's energy can be taken to the width of its parent:
-    one linear edge into it (no activation on it or on the prediction), narrower than d."""
+def _single_linear_sensory(graph: PCGraph) -> bool:
+    """Whether the sensory layer is predicted by one linear edge from one parent, with no
+    activation on it and a Gaussian energy."""
     edges = graph.incoming(SENSORY)
     if len(edges) != 1 or len(edges[0].parents) != 1:
         return False
@@ -160,8 +170,17 @@ def _reducible(graph: PCGraph) -> bool:
         isinstance(linear, eqx.nn.Linear)
         and isinstance(sensory.energy, Gaussian)
         and sensory.activation is get_activation("identity")
-        and linear.weight.shape[1] < linear.weight.shape[0]
     )
+
+
+def _reducible(graph: PCGraph) -> bool:
+    """Whether the clamped sensory layer's energy can be taken to the width of its parent:
+    one linear edge into it, narrower than d."""
+    if not _single_linear_sensory(graph):
+        return False
+    (edge,) = graph.incoming(SENSORY)
+    weight = graph.edge_module(edge).weight
+    return weight.shape[1] < weight.shape[0]
 
 
 @eqx.filter_jit
@@ -203,6 +222,69 @@ def _complete(memory: GenerativeMemory, image: jax.Array, known: jax.Array):
     return result.values[SENSORY], result.example_steps
 
 
+def _shared_mask(known: np.ndarray) -> np.ndarray:
+    """The indices of the entries every key knows; keys with different masks are refused."""
+    known = np.asarray(known, bool)
+    if not np.all(known == known[:1]):
+        raise ValueError(
+            'completion="marginal" needs keys that all know the same entries (e.g. the '
+            "caption part of every pair); these keys have different masks. Recall them with "
+            'completion="relax" (Algorithm 7), or group the keys by mask.'
+        )
+    return np.flatnonzero(known[0])
+
+
+def _complete_marginal(
+    memory: GenerativeMemory, image: jax.Array, known: np.ndarray
+) -> tuple[jax.Array, jax.Array]:
+    """Relax on the graph whose sensory layer is the known entries (the rows `known` of
+    the last weights), then answer the unknown entries with their prediction."""
+    if not _single_linear_sensory(memory.graph):
+        raise ValueError(
+            'completion="marginal" needs the sensory layer "x" predicted by one linear edge '
+            'with a Gaussian energy (as `generative_memory` builds); use completion="relax".'
+        )
+    index = jnp.asarray(known)
+    sub = _known_rows(memory.graph, index)
+    result = infer(
+        sub,
+        _start(sub, image[:, index]),
+        clamp={SENSORY: True},
+        stop=memory.stop,
+        value_optimizer=memory.value_optimizer,
+    )
+    mask = jnp.zeros(image.shape[1], bool).at[index].set(True)
+    return _fill(memory.graph, result.values, image, mask), result.example_steps
+
+
+@eqx.filter_jit
+def _known_rows(graph: PCGraph, index: jax.Array) -> PCGraph:
+    """`graph` with its sensory layer cut to the entries `index`."""
+    (edge,) = graph.incoming(SENSORY)
+    linear = graph.edge_module(edge)
+    rows = eqx.tree_at(lambda m: m.weight, linear, linear.weight[index])
+    if linear.bias is not None:
+        rows = eqx.tree_at(lambda m: m.bias, rows, linear.bias[index])
+    sensory = graph.node(SENSORY)
+    nodes = [
+        Node(SENSORY, len(index), energy=sensory.energy, activation=sensory.activation)
+        if n.name == SENSORY
+        else n
+        for n in graph.nodes
+    ]
+    edges = [Edge(rows, e.parents, e.child) if e is edge else e for e in graph.edges]
+    return PCGraph(nodes, edges, graph.shared)
+
+
+@eqx.filter_jit
+def _fill(
+    graph: PCGraph, values: dict[str, jax.Array], image: jax.Array, known: jax.Array
+) -> jax.Array:
+    """The key's known entries, the prediction of the relaxed values elsewhere."""
+    prediction = _sensory_prediction(graph, {**values, SENSORY: image})
+    return jnp.where(known[None], image, prediction)
+
+
 def generative_memory(
     pixels: int,
     hidden: Sequence[int],
@@ -212,6 +294,7 @@ def generative_memory(
     stop: int | Stop = RELAX,
     gamma: float = 0.1,
     value_optimizer: ValueOptimizer | None = None,
+    completion: Completion = "relax",
     key: jax.Array,
 ) -> GenerativeMemory:
     """An untrained memory of `pixels`-entry images: top layer `hidden[0]` wide, then the
@@ -224,6 +307,8 @@ def generative_memory(
         iterations: applications of F to a noisy key.
         stop: of each relaxation (retrieval), `pcn.Tolerance(tol, max_steps)` or T.
         gamma: SGD step on the values unless `value_optimizer` is given.
+        completion: of a partial key: "relax" (Algorithm 7) or "marginal" (the same fixed
+            points, relaxed on the known entries' energy; keys sharing one mask).
         key: PRNG key of the weights.
     """
     check_at_least("pixels", pixels, 1)
@@ -233,8 +318,12 @@ def generative_memory(
     graph = generative_mlp(
         [*hidden, pixels], activation=activation, output_activation="identity", key=key
     )
+    if completion not in COMPLETIONS:
+        raise ValueError(
+            f"Unknown completion {completion!r}; choose one of {', '.join(COMPLETIONS)}."
+        )
     optimizer = value_optimizer if value_optimizer is not None else optax.sgd(gamma)
-    return GenerativeMemory(graph, iterations, as_stop(stop), optimizer)
+    return GenerativeMemory(graph, iterations, as_stop(stop), optimizer, completion)
 
 
 def train_step(
