@@ -68,6 +68,10 @@ def test_memory_hetero_quick_run_reports_both_directions(tmp_path, check_outputs
     )  # fmt: skip
     assert results["vocabulary"]["20"]["size"] >= 20
     assert "stand-in" in (tmp_path / "report.md").read_text().lower()
+    # the marginal completion recalls images from captions (quick run when written: 3
+    # of 10 at L = 2; 0 by Algorithm 7 as written, `--set completion=relax`)
+    r = results["retrieved"]["pc-L2-n128"]["tiny-imagenet-pairs"]
+    assert r["10"]["image_from_caption"]["count"] >= 1
 
 
 @pytest.mark.parametrize(
@@ -81,6 +85,7 @@ def test_memory_hetero_quick_run_reports_both_directions(tmp_path, check_outputs
         ("memory-hierarchical", "iterations", "6,1", "`iterations` must increase"),
         ("memory-hierarchical", "variances", "0", "variances"),
         ("memory-hetero", "pairs", "500", "may not exceed 200"),
+        ("memory-hetero", "completion", "fast", "`completion` must be one of relax, marginal"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_setting(tmp_path, name, setting, value, message):
