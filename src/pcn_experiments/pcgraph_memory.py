@@ -2,8 +2,9 @@
 5.2.1, Fig. 5.4).
 
 A fully connected PC graph (`fully_connected`, the pixels as sensory neurons) is trained
-on 50, 100 or 200 Fashion-MNIST training images (Algorithm 8) and asked to retrieve each
-of them from a corrupted version: the top half removed, or Gaussian noise added. A
+on 50, 100 or 200 training images (Algorithm 8; Fashion-MNIST, or the thesis's CIFAR-10
+with `--set dataset=cifar10-png --set neurons=3500`) and asked to retrieve each of them
+from a corrupted version: the top half removed, or Gaussian noise added. A
 memory counts as retrieved when the MSE between the original and the retrieved image is
 below 0.001 (the thesis' criterion). Each corruption is queried both ways:
 
@@ -39,6 +40,7 @@ from .registry import Report, RunContext, choose_config, experiment
 from .trainer import fit, shuffled_batches, train_step_learner
 
 CORRUPTIONS = ("half", "noise")
+DATASETS = ("fashion-mnist", "cifar10-png")
 QUERIES = ("condition", "initialisation")
 
 
@@ -46,8 +48,9 @@ QUERIES = ("condition", "initialisation")
 class MemoryConfig:
     """Budget and hyperparameters (stated in the report)."""
 
+    dataset: str  # one of DATASETS
     memories: tuple[int, ...]  # training-set sizes
-    neurons: int  # total neurons of the fully connected graph (784 of them pixels)
+    neurons: int  # total neurons of the fully connected graph (the pixels among them)
     activation: str
     epochs: int
     batch_size: int
@@ -64,13 +67,14 @@ class MemoryConfig:
 
     def __post_init__(self) -> None:
         check_settings(self)
-        if self.neurons <= 784:
+        if self.dataset not in DATASETS:
             raise ValueError(
-                f"`neurons` must exceed the 784 pixels (the rest are hidden), got {self.neurons}."
+                f"`dataset` must be one of {', '.join(DATASETS)}, got {self.dataset!r}."
             )
 
 
 FULL = MemoryConfig(
+    dataset="fashion-mnist",
     memories=(50, 100, 200),
     neurons=1000,
     activation="tanh",
@@ -154,7 +158,7 @@ def _examples_figure(x, noisy, known, images, shape, k: int = 8) -> Figure:
 
 @experiment(
     "pcgraph-memory",
-    "Associative memory of a fully connected PC graph on Fashion-MNIST (Fig. 5.4)",
+    "Associative memory of a fully connected PC graph on Fashion-MNIST or CIFAR-10 (Fig. 5.4)",
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)
@@ -162,10 +166,16 @@ def run(ctx: RunContext) -> Report:
         raise ValueError(
             f"`memories` must list one or more training-set sizes >= 1, got {cfg.memories!r}."
         )
-    ds = load_subset("fashion-mnist", ctx, train=max(cfg.memories), test=1)
+    ds = load_subset(cfg.dataset, ctx, train=max(cfg.memories), test=1)
+    pixels = int(np.prod(ds.image_shape))
+    if cfg.neurons <= pixels:
+        raise ValueError(
+            f"`neurons` must exceed the {pixels} pixels of {cfg.dataset} (the rest are "
+            f"hidden), got {cfg.neurons}; e.g. --set neurons={pixels + 216}."
+        )
     rng = np.random.default_rng(ctx.seed)
     known = np.zeros(ds.image_shape, bool)
-    known[ds.image_shape[0] // 2 :] = True  # the top half is removed
+    known[..., ds.image_shape[-2] // 2 :, :] = True  # the top half of the rows is removed
     known = known.reshape(-1)
     fractions: dict[int, dict[str, dict[str, float]]] = {}
     mse: dict[int, dict[str, dict[str, float]]] = {}
@@ -177,7 +187,7 @@ def run(ctx: RunContext) -> Report:
         start = time.perf_counter()
         x = ds.x_train[:n]
         noisy = (x + np.sqrt(cfg.noise_variance) * rng.standard_normal(x.shape)).astype(x.dtype)
-        topology = pg.fully_connected(cfg.neurons, sensory=784)
+        topology = pg.fully_connected(cfg.neurons, sensory=pixels)
         graph = pg.pc_graph(
             topology, activation=cfg.activation, key=jax.random.key(ctx.seed + n),
             weight_scale=cfg.weight_scale,
@@ -199,7 +209,7 @@ def run(ctx: RunContext) -> Report:
     save_figure(_examples_figure(examples[0], examples[1], known, examples[2], ds.image_shape),
                 ctx.out / "examples.png")  # fmt: skip
     results = {
-        "dataset": "fashion-mnist",
+        "dataset": cfg.dataset,
         "config": dataclasses.asdict(cfg),
         "retrieved_fraction": fractions,
         "mean_mse": mse,
@@ -211,10 +221,10 @@ def run(ctx: RunContext) -> Report:
             "noise": float(np.mean((examples[1] - examples[0]) ** 2)),
         },
     }
-    return Report(results, _markdown(cfg, results, len(examples[0])))
+    return Report(results, _markdown(cfg, results, len(examples[0]), pixels))
 
 
-def _markdown(cfg: MemoryConfig, r: dict[str, Any], shown_n: int) -> str:
+def _markdown(cfg: MemoryConfig, r: dict[str, Any], shown_n: int, pixels: int) -> str:
     rows = [
         [n, c, q, f"{r['retrieved_fraction'][n][c][q]:.2f}", f"{r['mean_mse'][n][c][q]:.5f}",
          f"{r['converged_fraction'][n][c][q]:.2f}"]
@@ -227,9 +237,9 @@ def _markdown(cfg: MemoryConfig, r: dict[str, Any], shown_n: int) -> str:
     used = ", ".join(f"{n} images {g:.3g}" for n, g in r["query_gamma"].items())
     return f"""# Associative memory in a fully connected PC graph (thesis Fig. 5.4)
 
-A fully connected PC graph of {cfg.neurons} neurons (784 pixels, {cfg.neurons - 784}
+A fully connected PC graph of {cfg.neurons} neurons ({pixels} pixels, {cfg.neurons - pixels}
 hidden; every ordered pair connected, {cfg.activation}; initial weights x{cfg.weight_scale})
-is trained on the first n Fashion-MNIST training images (Algorithm 8: pixels fixed,
+is trained on the first n {cfg.dataset} training images (Algorithm 8: pixels fixed,
 the hidden values relaxed from zero for T = {cfg.steps} steps with gamma = {cfg.gamma},
 then one adamw step, lr {cfg.learning_rate}, weight decay {cfg.weight_decay}) for
 {cfg.epochs} epochs of batch {cfg.batch_size}. Each training image is then retrieved from
@@ -254,5 +264,6 @@ Examples ({shown_n} memories):
 ![examples](examples.png)
 
 Thesis: fully connected graphs of 3500 and 7000 neurons on 50/100/200 CIFAR-10 and SVHN
-images (eta = 1e-4, gamma = 0.5, T = 5); this run uses Fashion-MNIST and a smaller graph.
+images (eta = 1e-4, gamma = 0.5, T = 5); CIFAR-10 runs with `--set dataset=cifar10-png
+--set neurons=3500` (or 7000).
 """
