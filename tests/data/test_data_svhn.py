@@ -84,6 +84,14 @@ def test_a_file_that_is_not_matlab_is_an_error_saying_to_download_it_again(tmp_p
         read_svhn_mat(tmp_path / "train_32x32.mat")
 
 
+def test_a_matlab_v73_file_is_an_error_naming_the_version_and_the_fix(tmp_path):
+    # the 128-byte header of a MATLAB v7.3 (HDF5) file: text, subsystem offset, 0x0200, IM
+    header = b"MATLAB 7.3 MAT-file".ljust(116, b" ") + bytes(8) + b"\x00\x02IM"
+    (tmp_path / "train_32x32.mat").write_bytes(header + bytes(512))
+    with pytest.raises(ValueError, match=r"train_32x32\.mat is a MATLAB v7\.3.*-v7"):
+        read_svhn_mat(tmp_path / "train_32x32.mat")
+
+
 def test_a_download_with_the_wrong_md5_keeps_no_file_and_names_the_published_one(
     isolated_lookup, monkeypatch
 ):

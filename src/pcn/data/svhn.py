@@ -37,7 +37,13 @@ def read_svhn_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     sio = optional_import("scipy.io", f"Reading the SVHN file {path}", package="scipy")
     try:
         contents = sio.loadmat(path, variable_names=("X", "y"))
-    except (ValueError, TypeError, OSError, NotImplementedError, sio.matlab.MatReadError) as err:
+    except NotImplementedError as err:  # scipy's answer to a MATLAB v7.3 (HDF5) file
+        raise ValueError(
+            f"{path} is a MATLAB v7.3 (HDF5) file, which scipy cannot read ({err}); SVHN's "
+            "own files are MATLAB v5: download them again from "
+            "http://ufldl.stanford.edu/housenumbers/, or save yours with `-v7`."
+        ) from err
+    except (ValueError, TypeError, OSError, sio.matlab.MatReadError) as err:
         raise ValueError(
             f"{path} is not a readable MATLAB file ({err}); download it again from "
             "http://ufldl.stanford.edu/housenumbers/."
