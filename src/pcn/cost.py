@@ -19,9 +19,9 @@ once; the paper's formulas leave it out too:
 - PC from any other start: 2T + 1 (Eq. 5's 2T, and the prediction at the relaxed values
   the weights are updated at).
 
-These hold with `IL(fuse=False)`, and, measured, with the fused relaxation too (it
-computes the first hidden layer's relaxation in a closed form, but no product fewer lies
-on the longest chain of an MLP). A relaxation stopped by a tolerance is a
+These hold with `IL(fuse=False)`. The fused relaxation (IL's default) relaxes the first
+hidden layer in a closed form: measured, that changes nothing on MLPs of three or more
+layers, and makes a one-hidden-layer MLP's count T + 2 (one product per step). A relaxation stopped by a tolerance is a
 `while_loop` with no trip count to unroll and is refused.
 """
 

@@ -29,13 +29,19 @@ def test_bp_takes_2l_minus_1_sequential_products(layers):
     assert _smm(graph, batch, pcn.BP()) == 2 * layers - 1
 
 
-@pytest.mark.parametrize("fuse", [False, True])
-@pytest.mark.parametrize("layers", [2, 3, 5])
+@pytest.mark.parametrize(("layers", "fuse"), [(2, False), (3, False), (5, False), (3, True),
+                                             (5, True)])  # fmt: skip
 @pytest.mark.parametrize("steps", [1, 2, 5])
 def test_pc_from_the_forward_pass_takes_2t_plus_l(layers, steps, fuse):
     graph, batch = _mlp(layers)
     algorithm = pcn.IL(steps, gamma=0.1, fuse=fuse)
     assert _smm(graph, batch, algorithm) == 2 * steps + layers  # Eq. 6: 3L at T = L
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5])
+def test_the_fused_relaxation_of_a_single_hidden_layer_takes_one_product_per_step(steps):
+    graph, batch = _mlp(2)
+    assert _smm(graph, batch, pcn.IL(steps, gamma=0.1)) == steps + 2
 
 
 @pytest.mark.parametrize("layers", [2, 5])
