@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pcn.data import batches, one_hot
+from pcn.data import batches, one_hot, stream_aligned_batches
 
 N = 103
 
@@ -95,3 +95,55 @@ def test_one_hot_puts_a_single_float32_one_at_each_label():
 def test_one_hot_rejects_labels_outside_the_class_range():
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         one_hot(np.array([0, 3]), 3)
+
+
+@pytest.fixture
+def labelled():
+    """30 examples of 3 classes, 12 / 10 / 8 of them, x holding each example's index."""
+    y = np.array([0] * 12 + [1] * 10 + [2] * 8)
+    return np.arange(len(y))[:, None], np.random.default_rng(0).permutation(y)
+
+
+def test_stream_aligned_batches_put_every_class_in_its_own_block_of_rows(labelled):
+    x, y = labelled
+    epoch = list(stream_aligned_batches(x, y, 6, key_or_seed=1))
+    assert len(epoch) == 4  # the smallest class, 8 examples, fills 4 blocks of 2
+    for xb, yb in epoch:
+        assert yb.tolist() == [0, 0, 1, 1, 2, 2]  # row i: the same class in every batch
+        np.testing.assert_array_equal(y[xb[:, 0]], yb)  # inputs stay with their labels
+    seen = np.concatenate([xb[:, 0] for xb, _ in epoch])
+    assert len(set(seen.tolist())) == len(seen)  # no example twice in an epoch
+    assert set(seen[y[seen] == 2].tolist()) == set(np.flatnonzero(y == 2).tolist())
+
+
+def test_stream_aligned_batches_are_seeded(labelled):
+    x, y = labelled
+
+    def order(seed):
+        return [xb[:, 0].tolist() for xb, _ in stream_aligned_batches(x, y, 6, key_or_seed=seed)]
+
+    assert order(3) == order(3)
+    assert order(3) != order(4)
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "num_classes", "message"),
+    [
+        (7, None, r"batch_size \(7\) must be a positive multiple of the 3 classes.*batch_size=6"),
+        (2, None, r"batch_size \(2\) must be a positive multiple.*batch_size=3"),
+        (30, None, r"class 2 has 8 examples, fewer than one block of 10.*batch_size <= 24"),
+        (8, 4, r"class 3 has 0 examples"),
+    ],
+)
+def test_stream_aligned_batches_that_cannot_be_formed_are_errors_naming_the_fix(
+    labelled, batch_size, num_classes, message
+):
+    x, y = labelled
+    with pytest.raises(ValueError, match=message):
+        stream_aligned_batches(x, y, batch_size, key_or_seed=0, num_classes=num_classes)
+
+
+def test_stream_aligned_batches_need_class_indices_not_one_hot_rows(labelled):
+    x, y = labelled
+    with pytest.raises(ValueError, match="1-D integer class indices.*not one-hot"):
+        stream_aligned_batches(x, one_hot(y, 3), 6, key_or_seed=0)

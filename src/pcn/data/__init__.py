@@ -4,6 +4,7 @@ mini-batching."""
 
 from .batching import batches as batches
 from .batching import one_hot as one_hot
+from .batching import stream_aligned_batches as stream_aligned_batches
 from .dataset import Dataset as Dataset
 from .download import ChecksumError as ChecksumError
 from .flickr import CaptionedImages as CaptionedImages

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["batches", "one_hot"]
+__all__ = ["batches", "one_hot", "stream_aligned_batches"]
 
 
 def _rng(key_or_seed: Any) -> np.random.Generator:
@@ -82,6 +82,65 @@ def _iterate(
     for start in range(0, stop, batch_size):
         index = order[start : start + batch_size]
         yield x[index], y[index]
+
+
+def stream_aligned_batches(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    key_or_seed: Any,
+    num_classes: int | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (x_batch, y_batch) pairs of one epoch of stream-aligned batches (Faster-PC
+    paper, Section 4.1): each batch is C blocks of `batch_size / C` rows, block c holding
+    examples of class c only, so row i of every batch comes from the same class (its
+    "stream": what the paper's average initialisation relies on).
+
+    Each class is shuffled by `key_or_seed` (an int >= 0 or a JAX PRNG key); the epoch
+    ends when a class runs out, so with unequal classes the rest of the larger ones sit
+    this epoch out (other examples in an epoch of another seed). `num_classes` defaults
+    to `max(y) + 1`; every class must have examples for at least one block.
+
+    >>> x, y = np.arange(8)[:, None], np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    >>> [yb.tolist() for _, yb in stream_aligned_batches(x, y, 4, key_or_seed=0)]
+    [[0, 0, 1, 1], [0, 0, 1, 1]]
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+    labels = np.asarray(y)
+    if labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu"):
+        raise ValueError(
+            f"y must be 1-D integer class indices for stream-aligned batches, got "
+            f"{labels.dtype} {labels.shape} (pass the class indices, not one-hot rows)"
+        )
+    if len(x) != len(labels):
+        raise ValueError(f"x and y have different lengths: {len(x)} and {len(labels)}")
+    classes = int(labels.max()) + 1 if num_classes is None and labels.size else num_classes
+    if not classes or classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {classes}")
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"labels must lie in [0, {classes}), got {labels.min()}..{labels.max()}")
+    if batch_size < classes or batch_size % classes:
+        nearest = classes * max(1, batch_size // classes)
+        raise ValueError(
+            f"batch_size ({batch_size}) must be a positive multiple of the {classes} classes "
+            f"(one equal block per class); e.g. batch_size={nearest}."
+        )
+    block = batch_size // classes
+    rng = _rng(key_or_seed)
+    streams = [rng.permutation(np.flatnonzero(labels == c)) for c in range(classes)]
+    counts = [len(s) for s in streams]
+    short = [c for c in range(classes) if counts[c] < block]
+    if short:
+        raise ValueError(
+            f"class {short[0]} has {counts[short[0]]} examples, fewer than one block of "
+            f"{block} (batch_size {batch_size} / {classes} classes); use batch_size <= "
+            f"{classes * max(1, min(counts))}, or give every class at least {block} examples."
+        )
+    rounds = min(counts) // block
+    order = np.stack([s[: rounds * block].reshape(rounds, block) for s in streams], axis=1)
+    return _iterate(x, labels, order.reshape(-1), batch_size, rounds * batch_size)
 
 
 def one_hot(y: np.ndarray, num_classes: int) -> np.ndarray:
