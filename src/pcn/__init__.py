@@ -51,9 +51,12 @@ from .graph import Node as Node
 from .graph import PCGraph as PCGraph
 from .inference import Inference as Inference
 from .inference import infer as infer
+from .init import AbstractCarryingInitialiser as AbstractCarryingInitialiser
 from .init import AbstractInitialiser as AbstractInitialiser
+from .init import AverageInit as AverageInit
 from .init import ForwardInit as ForwardInit
 from .init import NormalInit as NormalInit
+from .init import NullInit as NullInit
 from .init import ZerosInit as ZerosInit
 from .init import forward_init as forward_init
 from .init import normal_init as normal_init

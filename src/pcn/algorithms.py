@@ -34,7 +34,7 @@ from ._typed import is_ready, optimizer_init
 from ._validation import check_at_least, check_choice
 from .energies import check_node_data
 from .graph import PCGraph
-from .init import AbstractInitialiser, forward_init
+from .init import AbstractCarryingInitialiser, AbstractInitialiser, forward_init
 from .losses import bp_loss, forward_energy, forward_values
 from .options import Stop, ValueOptimizer, as_stop, value_optimizer_of
 from .typing import EnergyTrace, Key, Scalar, ValuesIn
@@ -117,6 +117,25 @@ class AbstractAlgorithm(eqx.Module):
         """Update the weights of `graph` (weight optimiser `optimizer`) on `batch`, the
         values of the nodes it provides; return the new graph, optimiser state and info."""
 
+    def start_carry(self, graph: PCGraph, batch: Batch | None, *, key: Key | None = None) -> Any:
+        """What the algorithm carries from one batch to the next (a pytree of arrays; none
+        by default), before the first batch `batch`."""
+        return ()
+
+    def step_carrying(
+        self,
+        graph: PCGraph,
+        opt_state: optax.OptState,
+        carry: Any,
+        batch: Batch,
+        *,
+        optimizer: optax.GradientTransformation,
+        key: Key | None = None,
+    ) -> tuple[PCGraph, optax.OptState, Any, StepInfo]:
+        """`step`, given and returning the carry (`start_carry`); what `TrainStep` runs."""
+        graph, opt_state, info = self.step(graph, opt_state, batch, optimizer=optimizer, key=key)
+        return graph, opt_state, carry, info
+
 
 class IL(AbstractAlgorithm):
     """Inference learning: relax the values until `stop` (T steps), then one weight
@@ -173,10 +192,68 @@ class IL(AbstractAlgorithm):
         key: Key | None = None,
     ) -> tuple[PCGraph, optax.OptState, StepInfo]:
         """Clamp the nodes in `batch`, relax the rest, update the weights."""
+        if isinstance(self.init, AbstractCarryingInitialiser):
+            raise TypeError(
+                f"IL(init={type(self.init).__name__}(...)) carries values from batch to batch, "
+                "so it trains through `make_train_step` (whose state carries them), not "
+                "`IL.step`."
+            )
         check_batch(graph, batch)
-        clamped = frozenset(batch)
-        check_free_nodes(graph, clamped)
+        check_free_nodes(graph, frozenset(batch))
         values = self.init(graph, batch, key=key)
+        at_prediction = getattr(self.init, "starts_at_prediction", False)
+        graph, opt_state, info, _ = self._relax_and_update(
+            graph, opt_state, batch, values, optimizer, at_prediction
+        )
+        return graph, opt_state, info
+
+    def start_carry(self, graph: PCGraph, batch: Batch | None, *, key: Key | None = None) -> Any:
+        """A carrying initialiser's state before the first batch (else nothing)."""
+        if not isinstance(self.init, AbstractCarryingInitialiser):
+            return ()
+        if batch is None:
+            raise ValueError(
+                f"IL(init={type(self.init).__name__}(...)) carries values from batch to batch "
+                "and starts from the first one: pass it, `step.init(graph, batch=first_batch)`."
+            )
+        check_batch(graph, batch)
+        return self.init.start(graph, batch, key=key)
+
+    def step_carrying(
+        self,
+        graph: PCGraph,
+        opt_state: optax.OptState,
+        carry: Any,
+        batch: Batch,
+        *,
+        optimizer: optax.GradientTransformation,
+        key: Key | None = None,
+    ) -> tuple[PCGraph, optax.OptState, Any, StepInfo]:
+        """`step`, the values started from (and the carry advanced by) a carrying
+        initialiser."""
+        if not isinstance(self.init, AbstractCarryingInitialiser):
+            return super().step_carrying(
+                graph, opt_state, carry, batch, optimizer=optimizer, key=key
+            )
+        check_batch(graph, batch)
+        check_free_nodes(graph, frozenset(batch))
+        values = self.init.initialise(carry, graph, batch, key=key)
+        new_graph, opt_state, info, relaxed = self._relax_and_update(
+            graph, opt_state, batch, values, optimizer, False
+        )
+        return new_graph, opt_state, self.init.advance(carry, graph, batch, relaxed), info
+
+    def _relax_and_update(
+        self,
+        graph: PCGraph,
+        opt_state: optax.OptState,
+        batch: Batch,
+        values: dict[str, jax.Array],
+        optimizer: optax.GradientTransformation,
+        at_prediction: bool,
+    ) -> tuple[PCGraph, optax.OptState, StepInfo, dict[str, jax.Array]]:
+        """Relax `values` with the nodes of `batch` clamped, then update the weights."""
+        clamped = frozenset(batch)
         relaxed = relax(
             graph,
             values,
@@ -186,7 +263,7 @@ class IL(AbstractAlgorithm):
             value_optimizer=self.value_optimizer,
             fuse=self.fuse,
             record=self.record_energy,
-            at_prediction=getattr(self.init, "starts_at_prediction", False),
+            at_prediction=at_prediction,
         )
         # the first update has the weights the relaxation ran with: reuse what it tracked
         graph, opt_state, loss, node_energy = update_weights(
@@ -200,7 +277,8 @@ class IL(AbstractAlgorithm):
             self.weight_updates - 1,
         )
         per_node = {name: jnp.mean(energy) for name, energy in node_energy.items()}
-        return graph, opt_state, StepInfo(loss, relaxed.energy_trace, per_node)
+        info = StepInfo(loss, relaxed.energy_trace, per_node)
+        return graph, opt_state, info, relaxed.values
 
 
 BPLoss = Literal["provided", "forward_energy"]
@@ -254,7 +332,8 @@ class BP(AbstractAlgorithm):
 
 
 class TrainState(NamedTuple):
-    """Weights and optimiser state of a training run, as one flat tuple of arrays.
+    """Weights, optimiser state and the algorithm's carry (`start_carry`: a carrying
+    initialiser's values) of a training run, as one flat tuple of arrays.
 
     Flat so that each compiled step is dispatched without walking the model's Python
     structure (which costs more than a small step itself); `TrainStep.graph(state)`
@@ -325,7 +404,9 @@ class TrainStep:
         self._sinks = frozenset(n for n in graph.names if graph.incoming(n) and n not in parents)
         self._warned: set[frozenset[str]] = set()
         params, self._static = eqx.partition(graph, eqx.is_inexact_array)
-        _, self._treedef = jax.tree.flatten((params, optimizer.init(params)))
+        model_leaves, self._treedef = jax.tree.flatten((params, optimizer.init(params)))
+        self._model_leaves = len(model_leaves)  # the carry's leaves come after these
+        self._carry_treedef = jax.tree.structure(())
         self._compiled = jax.jit(self._step, donate_argnums=0 if donate else ())
         # nodes whose data must be probabilities, checked before each (compiled) step
         self._checked_nodes = tuple(n for n in graph.nodes if n.energy.checks_data)
@@ -336,8 +417,18 @@ class TrainStep:
         self._problems = step_problems(self._names)
         self._rose_warned = False
 
-    def init(self, graph: PCGraph, opt_state: optax.OptState | None = None) -> TrainState:
-        """The training state of `graph` (a fresh optimiser state unless one is given)."""
+    def init(
+        self,
+        graph: PCGraph,
+        opt_state: optax.OptState | None = None,
+        *,
+        batch: Batch | None = None,
+        key: Key | None = None,
+    ) -> TrainState:
+        """The training state of `graph` (a fresh optimiser state unless one is given).
+
+        `batch` (the first batch) is needed by an algorithm that carries values from
+        batch to batch (`IL` with a carrying initialiser such as `pcn.NullInit`)."""
         params, static = eqx.partition(graph, eqx.is_inexact_array)
         if opt_state is None:
             opt_state = self.optimizer.init(params)
@@ -347,19 +438,25 @@ class TrainStep:
                 "This graph (or optimiser state) is not shaped like the one the step was made "
                 "for; call `make_train_step` with this graph."
             )
+        carry = self.algorithm.start_carry(graph, batch, key=key)
+        carry_leaves, self._carry_treedef = jax.tree.flatten(carry)
         # copies: a donating step reuses the buffers of the state it is given, and even a
         # step that does not must not share buffers with the caller's graph
-        return TrainState(tuple(jnp.array(leaf, copy=True) for leaf in leaves))
+        return TrainState(tuple(jnp.array(leaf, copy=True) for leaf in (*leaves, *carry_leaves)))
 
     def graph(self, state: TrainState) -> PCGraph:
         """The model held by `state` (after `check()`: an earlier step's error is raised)."""
         self.check()
-        params, _ = jax.tree.unflatten(self._treedef, state.leaves)
+        params, _ = jax.tree.unflatten(self._treedef, state.leaves[: self._model_leaves])
         return eqx.combine(params, self._static)
 
     def opt_state(self, state: TrainState) -> optax.OptState:
         """The weight optimiser's state held by `state`."""
-        return jax.tree.unflatten(self._treedef, state.leaves)[1]
+        return jax.tree.unflatten(self._treedef, state.leaves[: self._model_leaves])[1]
+
+    def carry(self, state: TrainState) -> Any:
+        """The algorithm's carry held by `state` (a carrying initialiser's values)."""
+        return jax.tree.unflatten(self._carry_treedef, state.leaves[self._model_leaves :])
 
     def check(self) -> None:
         """Wait for the steps run so far and raise the error of the first that failed a
@@ -397,13 +494,14 @@ class TrainStep:
                 )
 
     def _step(self, leaves, batch, key):
-        params, opt_state = jax.tree.unflatten(self._treedef, leaves)
+        params, opt_state = jax.tree.unflatten(self._treedef, leaves[: self._model_leaves])
+        carry = jax.tree.unflatten(self._carry_treedef, leaves[self._model_leaves :])
         graph = eqx.combine(params, self._static)
-        graph, opt_state, info = self.algorithm.step(
-            graph, opt_state, batch, optimizer=self.optimizer, key=key
+        graph, opt_state, carry, info = self.algorithm.step_carrying(
+            graph, opt_state, carry, batch, optimizer=self.optimizer, key=key
         )
         params = eqx.filter(graph, eqx.is_inexact_array)
-        new = tuple(jax.tree.leaves((params, opt_state)))
+        new = tuple(jax.tree.leaves((params, opt_state, carry)))
         if not self.check_finite:
             return TrainState(new), info, jnp.zeros((), jnp.int32)
         code = step_status(self._names, data=batch, node_energy=info.node_energy, loss=info.loss)

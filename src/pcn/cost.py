@@ -21,8 +21,9 @@ once; the paper's formulas leave it out too:
 
 These hold with `IL(fuse=False)`. The fused relaxation (IL's default) relaxes the first
 hidden layer in a closed form: measured, that changes nothing on MLPs of three or more
-layers, and makes a one-hidden-layer MLP's count T + 2 (one product per step). A relaxation stopped by a tolerance is a
-`while_loop` with no trip count to unroll and is refused.
+layers, and makes a one-hidden-layer MLP's count T + 2 (one product per step). A
+relaxation stopped by a tolerance is a `while_loop` with no trip count to unroll and is
+refused.
 """
 
 from __future__ import annotations

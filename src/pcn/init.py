@@ -5,13 +5,21 @@ where `provided` holds the values of the nodes the caller gives (data, labels, q
 and the result holds a value for every node of the graph. A new initialiser is one
 subclass; `starts_at_prediction` tells the relaxation engine that every node that is not
 provided starts at its prediction (zero error), which lets it skip work.
+
+The Faster-PC paper's initialisers (Section 3-4): random (`normal_init`, I_N), zero
+(`zeros_init`, I_0), forward (`forward_init`, I_fw), and two that carry values from one
+training batch to the next, `AbstractCarryingInitialiser`s: null (`NullInit`, I_null:
+the previous batch's relaxed values) and average (`AverageInit`, I_avg, Eq. 7: the mean
+of the previous batch's relaxed values over the examples of each class). Their carry
+lives in the training state (`TrainStep.init(graph, batch=first_batch)`), so a step
+stays one compiled program and a checkpoint holds it.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -111,3 +119,122 @@ class NormalInit(AbstractInitialiser):
 forward_init = ForwardInit()
 zeros_init = ZerosInit()
 normal_init = NormalInit()
+
+
+class AbstractCarryingInitialiser(AbstractInitialiser):
+    """An initialiser that carries values from one training batch to the next.
+
+    `start` gives the carry before the first batch, `initialise` the starting values of a
+    batch from it, `advance` the carry after the batch relaxed. IL with such an
+    initialiser trains through `make_train_step`, whose state holds the carry. Called
+    as a plain initialiser (outside training: evaluation, queries) it is forward
+    initialisation, the paper's choice for evaluating classifiers.
+    """
+
+    @abc.abstractmethod
+    def start(self, graph: PCGraph, batch: ValuesIn, *, key: Key | None = None) -> Any:
+        """The carry before `batch`, the first batch (a pytree of arrays)."""
+
+    @abc.abstractmethod
+    def initialise(
+        self, carry: Any, graph: PCGraph, provided: ValuesIn, *, key: Key | None = None
+    ) -> Values:
+        """The starting values of a batch from the carry."""
+
+    @abc.abstractmethod
+    def advance(self, carry: Any, graph: PCGraph, provided: ValuesIn, relaxed: Values) -> Any:
+        """The carry after the batch `provided` relaxed to `relaxed`."""
+
+    def __call__(self, graph: PCGraph, provided: ValuesIn, *, key: Key | None = None) -> Values:
+        return forward_init(graph, provided)
+
+
+def _free_values(graph: PCGraph, provided: ValuesIn, values: Mapping[str, jax.Array]) -> Values:
+    return {n.name: values[n.name] for n in graph.nodes if n.name not in provided}
+
+
+def _check_carried(carry: Mapping[str, jax.Array], provided: ValuesIn, who: str) -> None:
+    """The carried values must be those of this batch's free nodes, at its batch size."""
+    batch = batch_size_of(provided)
+    for name, value in carry.items():
+        if name in provided:
+            raise ValueError(
+                f"{who} carries values of node {name!r}, which this batch provides: every batch "
+                "must provide the same nodes as the first."
+            )
+        if value.shape[0] != batch:
+            raise ValueError(
+                f"{who} carries batches of {value.shape[0]} examples, but this batch has "
+                f"{batch}: every batch must have the first one's size (drop the last, short "
+                "batch: `pcn.data.batches(..., drop_last=True)`)."
+            )
+
+
+class NullInit(AbstractCarryingInitialiser):
+    """I_null: every free node starts at its relaxed value of the previous batch (row i at
+    row i's); the first batch at its forward pass (Faster-PC paper, Section 4)."""
+
+    def start(self, graph: PCGraph, batch: ValuesIn, *, key: Key | None = None) -> Values:
+        return _free_values(graph, batch, forward_init(graph, batch))
+
+    def initialise(
+        self, carry: Values, graph: PCGraph, provided: ValuesIn, *, key: Key | None = None
+    ) -> Values:
+        _check_carried(carry, provided, "NullInit")
+        return {**carry, **provided}
+
+    def advance(
+        self, carry: Values, graph: PCGraph, provided: ValuesIn, relaxed: Values
+    ) -> Values:
+        return _free_values(graph, provided, relaxed)
+
+
+class AverageInit(AbstractCarryingInitialiser):
+    """I_avg (Faster-PC paper, Eq. 7): every free node of example i starts at the mean of
+    the previous batch's relaxed values over its examples of i's class.
+
+    The class of an example is the argmax of the provided node `labels` (one-hot or
+    class probabilities), so the labels must be in every batch. The means are a segment
+    sum and a gather, no matrix product: the initialisation adds no SMM. A class absent
+    from the previous batch starts at that batch's mean over all examples (with
+    stream-aligned batches, `pcn.data.stream_aligned_batches`, every class is in every
+    batch). The carry before the first batch is the first batch's forward pass, so the
+    first batch starts at the class means of its own forward pass.
+    """
+
+    labels: str = eqx.field(static=True, default="y")
+
+    def _classes(self, graph: PCGraph, provided: ValuesIn) -> tuple[jax.Array, int]:
+        if self.labels not in provided:
+            raise ValueError(
+                f"AverageInit averages over classes read from node {self.labels!r}, which this "
+                f"batch does not provide (it gives {sorted(provided)}): put the labels in "
+                "every training batch, or name the label node, `AverageInit(labels=...)`."
+            )
+        onehot = provided[self.labels]
+        return jnp.argmax(onehot, axis=-1), onehot.shape[-1]
+
+    def start(self, graph: PCGraph, batch: ValuesIn, *, key: Key | None = None) -> Any:
+        classes, _ = self._classes(graph, batch)
+        return _free_values(graph, batch, forward_init(graph, batch)), classes
+
+    def initialise(
+        self, carry: Any, graph: PCGraph, provided: ValuesIn, *, key: Key | None = None
+    ) -> Values:
+        values, before = carry
+        _check_carried(values, provided, "AverageInit")
+        classes, count = self._classes(graph, provided)
+        members = jax.ops.segment_sum(jnp.ones_like(before), before, num_segments=count)
+        present = (members > 0)[classes]
+        out = {}
+        for name, value in values.items():
+            sums = jax.ops.segment_sum(value, before, num_segments=count)
+            shape = (-1,) + (1,) * (value.ndim - 1)
+            means = sums / jnp.maximum(members, 1).reshape(shape).astype(value.dtype)
+            overall = jnp.mean(value, axis=0, keepdims=True)
+            out[name] = jnp.where(present.reshape(shape), means[classes], overall)
+        return {**out, **provided}
+
+    def advance(self, carry: Any, graph: PCGraph, provided: ValuesIn, relaxed: Values) -> Any:
+        classes, _ = self._classes(graph, provided)
+        return _free_values(graph, provided, relaxed), classes

@@ -1,0 +1,106 @@
+"""Initialisers that carry values from batch to batch (Faster-PC paper, Section 4):
+I_null and I_avg (Eq. 7), their carry in the training state, and their refusals."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import pcn
+from pcn.cost import step_smm
+
+SIZES = (5, 6, 6, 3)
+T = 4
+
+
+def _batch(seed: int, labels=(0, 1, 2, 0, 1, 2)) -> dict[str, jax.Array]:
+    x = np.random.default_rng(seed).normal(size=(len(labels), SIZES[0]))
+    return {"x": jnp.asarray(x), "y": jax.nn.one_hot(jnp.asarray(labels), 3, dtype=x.dtype)}
+
+
+def _graph():
+    return pcn.mlp(SIZES, key=jax.random.key(0))
+
+
+def _relaxed(graph, values, batch):
+    """The relaxation IL runs, by `pcn.infer`: T SGD steps with the batch clamped."""
+    clamp = {name: True for name in batch}
+    return pcn.infer(graph, values, clamp=clamp, stop=T, gamma=0.1).values
+
+
+def test_null_init_starts_each_batch_at_the_last_batchs_relaxed_values(x64):
+    graph, first, second = _graph(), _batch(1), _batch(2)
+    step = pcn.make_train_step(graph, pcn.IL(T, gamma=0.1, fuse=False, init=pcn.NullInit()),
+                               optax.sgd(0.1))  # fmt: skip
+    state = step.init(graph, batch=first)
+    # the first batch starts at its forward pass ...
+    start = pcn.forward_init(graph, first)
+    for name in ("h1", "h2"):
+        np.testing.assert_allclose(step.carry(state)[name], start[name], rtol=0, atol=0)
+    state, _ = step(state, first)
+    relaxed = _relaxed(graph, start, first)
+    for name in ("h1", "h2"):  # ... and the next at the values it relaxed to
+        np.testing.assert_allclose(step.carry(state)[name], relaxed[name], atol=1e-12)
+    # so the second batch's step is IL started from them by hand
+    trained = step.graph(state)
+    by_hand = _relaxed(trained, {**relaxed, **second}, second)
+    state, _ = step(state, second)
+    for name in ("h1", "h2"):
+        np.testing.assert_allclose(step.carry(state)[name], by_hand[name], atol=1e-12)
+
+
+def test_average_init_starts_each_example_at_its_class_mean_of_the_last_batch(x64):
+    init = pcn.AverageInit()
+    graph = _graph()
+    h = jnp.arange(6.0 * 6).reshape(6, 6)
+    carry = ({"h1": h, "h2": 2 * h}, jnp.asarray([0, 1, 0, 1, 0, 1]))  # no class 2
+    batch = _batch(3, labels=(1, 0, 2, 1, 0, 2))
+    values = init.initialise(carry, graph, batch)
+    mean0, mean1, overall = h[::2].mean(0), h[1::2].mean(0), h.mean(0)
+    expected = jnp.stack([mean1, mean0, overall, mean1, mean0, overall])
+    np.testing.assert_allclose(values["h1"], expected)
+    np.testing.assert_allclose(values["h2"], 2 * expected)
+    assert values["x"] is batch["x"]
+
+
+def test_average_init_trains_and_adds_no_sequential_product():
+    graph, first = _graph(), _batch(1)
+    average = pcn.IL(T, gamma=0.1, fuse=False, init=pcn.AverageInit())
+    zero = pcn.IL(T, gamma=0.1, fuse=False, init=pcn.zeros_init)
+    step = pcn.make_train_step(graph, average, optax.adam(1e-2))
+    state = step.init(graph, batch=first)
+    assert step_smm(step, state, first) == 2 * T + 1  # what any non-forward start costs
+    zero_step = pcn.make_train_step(graph, zero, optax.adam(1e-2))
+    assert step_smm(zero_step, zero_step.init(graph), first) == 2 * T + 1
+    losses = []
+    for i in range(30):
+        state, info = step(state, _batch(i % 3))
+        losses.append(float(info.loss))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_carrying_initialisers_refuse_what_they_cannot_start_from():
+    graph, batch = _graph(), _batch(1)
+    step = pcn.make_train_step(graph, pcn.IL(T, init=pcn.NullInit()), optax.sgd(0.1))
+    with pytest.raises(ValueError, match=r"step\.init\(graph, batch=first_batch\)"):
+        step.init(graph)
+    state = step.init(graph, batch=batch)
+    short = {name: value[:4] for name, value in batch.items()}
+    with pytest.raises(ValueError, match="carries batches of 6 examples, but this batch has 4"):
+        step(state, short)
+    with pytest.raises(TypeError, match="trains through `make_train_step`"):
+        pcn.IL(T, init=pcn.NullInit()).step(
+            graph, optax.sgd(0.1).init(graph), batch, optimizer=optax.sgd(0.1)
+        )
+    average = pcn.make_train_step(graph, pcn.IL(T, init=pcn.AverageInit()), optax.sgd(0.1))
+    with pytest.raises(ValueError, match=r"node 'y'.*AverageInit\(labels=\.\.\.\)"):
+        average.init(graph, batch={"x": batch["x"]})
+
+
+def test_outside_training_a_carrying_initialiser_is_forward_initialisation():
+    graph, batch = _graph(), _batch(1)
+    x = {"x": batch["x"]}
+    for init in (pcn.NullInit(), pcn.AverageInit()):
+        values = init(graph, x)
+        np.testing.assert_array_equal(values["y"], pcn.forward_init(graph, x)["y"])
