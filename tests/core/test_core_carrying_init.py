@@ -90,9 +90,7 @@ def test_carrying_initialisers_refuse_what_they_cannot_start_from():
     with pytest.raises(ValueError, match="carries batches of 6 examples, but this batch has 4"):
         step(state, short)
     with pytest.raises(TypeError, match="trains through `make_train_step`"):
-        pcn.IL(T, init=pcn.NullInit()).step(
-            graph, optax.sgd(0.1).init(graph), batch, optimizer=optax.sgd(0.1)
-        )
+        pcn.IL(T, init=pcn.NullInit()).step(graph, (), batch, optimizer=optax.sgd(0.1))
     average = pcn.make_train_step(graph, pcn.IL(T, init=pcn.AverageInit()), optax.sgd(0.1))
     with pytest.raises(ValueError, match=r"node 'y'.*AverageInit\(labels=\.\.\.\)"):
         average.init(graph, batch={"x": batch["x"]})
