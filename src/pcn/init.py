@@ -183,9 +183,7 @@ class NullInit(AbstractCarryingInitialiser):
         _check_carried(carry, provided, "NullInit")
         return {**carry, **provided}
 
-    def advance(
-        self, carry: Values, graph: PCGraph, provided: ValuesIn, relaxed: Values
-    ) -> Values:
+    def advance(self, carry: Values, graph: PCGraph, provided: ValuesIn, relaxed: Values) -> Values:
         return _free_values(graph, provided, relaxed)
 
 
@@ -200,9 +198,22 @@ class AverageInit(AbstractCarryingInitialiser):
     stream-aligned batches, `pcn.data.stream_aligned_batches`, every class is in every
     batch). The carry before the first batch is the first batch's forward pass, so the
     first batch starts at the class means of its own forward pass.
+
+    `forward_layers=m` is the paper's hybrid (Eq. 10): the first m free nodes in
+    topological order (the first m hidden layers of an MLP) start at their forward
+    prediction instead, which costs m sequential products.
     """
 
     labels: str = eqx.field(static=True, default="y")
+    forward_layers: int = eqx.field(static=True, default=0)
+
+    def __check_init__(self) -> None:
+        if isinstance(self.forward_layers, bool) or not isinstance(self.forward_layers, int):
+            raise TypeError(f"`forward_layers` must be an int, got {self.forward_layers!r}.")
+        if self.forward_layers < 0:
+            raise ValueError(
+                f"`forward_layers` (m of Eq. 10) must lie in [0, L], got {self.forward_layers}."
+            )
 
     def _classes(self, graph: PCGraph, provided: ValuesIn) -> tuple[jax.Array, int]:
         if self.labels not in provided:
@@ -233,7 +244,26 @@ class AverageInit(AbstractCarryingInitialiser):
             means = sums / jnp.maximum(members, 1).reshape(shape).astype(value.dtype)
             overall = jnp.mean(value, axis=0, keepdims=True)
             out[name] = jnp.where(present.reshape(shape), means[classes], overall)
-        return {**out, **provided}
+        return self._forward_first(graph, {**out, **provided}, provided)
+
+    def _forward_first(self, graph: PCGraph, values: Values, provided: ValuesIn) -> Values:
+        """Eq. 10: the first `forward_layers` free nodes at their forward prediction."""
+        if not self.forward_layers:
+            return values
+        if graph.order is None:
+            raise ValueError(
+                "AverageInit(forward_layers=...) starts layers at their forward prediction, "
+                "which needs a DAG; this graph has a cycle: use forward_layers=0."
+            )
+        free = [name for name in graph.order if name not in provided]
+        if self.forward_layers > len(free):
+            raise ValueError(
+                f"`forward_layers` (m of Eq. 10) must lie in [0, L]: this graph has "
+                f"L = {len(free)} free nodes, got m = {self.forward_layers}."
+            )
+        for name in free[: self.forward_layers]:
+            values[name] = graph.node(name).energy.mean(graph.predict(values, name))
+        return values
 
     def advance(self, carry: Any, graph: PCGraph, provided: ValuesIn, relaxed: Values) -> Any:
         classes, _ = self._classes(graph, provided)

@@ -102,3 +102,24 @@ def test_outside_training_a_carrying_initialiser_is_forward_initialisation():
     for init in (pcn.NullInit(), pcn.AverageInit()):
         values = init(graph, x)
         np.testing.assert_array_equal(values["y"], pcn.forward_init(graph, x)["y"])
+
+
+@pytest.mark.parametrize("m", [0, 1, 2])
+def test_the_hybrid_of_eq_10_starts_the_first_m_layers_at_their_forward_pass(m):
+    graph, first = _graph(), _batch(1)
+    init = pcn.AverageInit(forward_layers=m)
+    carry = init.start(graph, first)
+    carry = ({name: value + 1.0 for name, value in carry[0].items()}, carry[1])
+    values = init.initialise(carry, graph, first)
+    forward = pcn.forward_init(graph, first)
+    for i, name in enumerate(("h1", "h2")):
+        if i < m:  # the forward prediction from the layers below, as they were set
+            np.testing.assert_allclose(values[name], forward[name], rtol=1e-6)
+        else:  # the class mean of the carried values
+            assert not np.allclose(values[name], forward[name])
+    step = pcn.make_train_step(graph, pcn.IL(T, gamma=0.1, fuse=False, init=init), optax.sgd(0.1))
+    assert step_smm(step, step.init(graph, batch=first), first) == 2 * T + 1 + m
+    with pytest.raises(ValueError, match="L = 2 free nodes, got m = 3"):
+        pcn.AverageInit(forward_layers=3).initialise(carry, graph, first)
+    with pytest.raises(ValueError, match=r"must lie in \[0, L\], got -1"):
+        pcn.AverageInit(forward_layers=-1)
