@@ -55,6 +55,7 @@ from .init import AbstractCarryingInitialiser as AbstractCarryingInitialiser
 from .init import AbstractInitialiser as AbstractInitialiser
 from .init import AverageInit as AverageInit
 from .init import ForwardInit as ForwardInit
+from .init import MemoryInit as MemoryInit
 from .init import NormalInit as NormalInit
 from .init import NullInit as NullInit
 from .init import ZerosInit as ZerosInit
