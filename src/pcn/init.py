@@ -67,8 +67,11 @@ class ForwardInit(AbstractInitialiser):
     def __call__(self, graph: PCGraph, provided: ValuesIn, *, key: Key | None = None) -> Values:
         if graph.order is None:
             raise ValueError(
-                "Forward initialisation needs a DAG, but this graph has a cycle "
-                f"({graph.cycle_hint()}); use `zeros_init` or `normal_init` instead."
+                "Forward initialisation needs a DAG (Faster-PC paper, Proposition 3.2: each "
+                "node starts at the prediction of its parents, so none may depend on "
+                f"itself), but this graph has a cycle ({graph.cycle_hint()}); use "
+                "`zeros_init` or `normal_init`, or in training `NullInit()` or "
+                "`MemoryInit()`, instead."
             )
         batch = batch_size_of(provided)
         values: Values = {}
