@@ -154,6 +154,12 @@ class AbstractCarryingInitialiser(AbstractInitialiser):
         return forward_init(graph, provided)
 
 
+def _first_start(graph: PCGraph, batch: ValuesIn) -> Values:
+    """Where a carrying initialiser's first batch starts: its forward pass, or zeros on a
+    graph with a cycle (which has none)."""
+    return (forward_init if graph.order is not None else zeros_init)(graph, batch)
+
+
 def _free_values(graph: PCGraph, provided: ValuesIn, values: Mapping[str, jax.Array]) -> Values:
     return {n.name: values[n.name] for n in graph.nodes if n.name not in provided}
 
@@ -177,10 +183,11 @@ def _check_carried(carry: Mapping[str, jax.Array], provided: ValuesIn, who: str)
 
 class NullInit(AbstractCarryingInitialiser):
     """I_null: every free node starts at its relaxed value of the previous batch (row i at
-    row i's); the first batch at its forward pass (Faster-PC paper, Section 4)."""
+    row i's); the first batch at its forward pass (Faster-PC paper, Section 4), or at
+    zero on a graph with a cycle."""
 
     def start(self, graph: PCGraph, batch: ValuesIn, *, key: Key | None = None) -> Values:
-        return _free_values(graph, batch, forward_init(graph, batch))
+        return _free_values(graph, batch, _first_start(graph, batch))
 
     def initialise(
         self, carry: Values, graph: PCGraph, provided: ValuesIn, *, key: Key | None = None
@@ -232,7 +239,7 @@ class AverageInit(AbstractCarryingInitialiser):
 
     def start(self, graph: PCGraph, batch: ValuesIn, *, key: Key | None = None) -> Any:
         classes, _ = self._classes(graph, batch)
-        return _free_values(graph, batch, forward_init(graph, batch)), classes
+        return _free_values(graph, batch, _first_start(graph, batch)), classes
 
     def initialise(
         self, carry: Any, graph: PCGraph, provided: ValuesIn, *, key: Key | None = None
@@ -331,7 +338,7 @@ class MemoryInit(AbstractCarryingInitialiser):
                 "pass a key, `step.init(graph, batch=first_batch, key=jax.random.key(0))`."
             )
         o = self._observations(batch)
-        forward = _free_values(graph, batch, forward_init(graph, batch))
+        forward = _free_values(graph, batch, _first_start(graph, batch))
         layers = {}
         for name, k in zip(sorted(forward), jax.random.split(key, len(forward)), strict=True):
             kq, kk = jax.random.split(k)

@@ -166,3 +166,20 @@ def test_memory_init_learns_to_start_near_the_relaxed_values():
     assert memory[-1] < 0.5 * zero[-1]
     with pytest.raises(ValueError, match=r"pass a key, `step\.init\(graph, batch=first_batch"):
         step.init(graph, batch=batch)
+
+
+def test_on_a_graph_with_a_cycle_the_first_batch_starts_at_zero():
+    import equinox as eqx
+
+    keys = jax.random.split(jax.random.key(0), 3)
+    nodes = [pcn.Node("a", 2), pcn.Node("b", 2), pcn.Node("c", 2)]
+    edges = [
+        pcn.Edge(eqx.nn.Linear(2, 2, key=keys[0]), "a", "b"),
+        pcn.Edge(eqx.nn.Linear(2, 2, key=keys[1]), "b", "a"),
+        pcn.Edge(eqx.nn.Linear(2, 2, key=keys[2]), "c", "a"),
+    ]
+    graph, batch = pcn.PCGraph(nodes, edges), {"c": jnp.ones((3, 2))}
+    carry = pcn.NullInit().start(graph, batch)
+    assert set(carry) == {"a", "b"}
+    for value in carry.values():
+        np.testing.assert_array_equal(value, 0.0)
