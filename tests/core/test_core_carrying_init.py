@@ -1,6 +1,7 @@
 """Initialisers that carry values from batch to batch (Faster-PC paper, Section 4):
 I_null and I_avg (Eq. 7), their carry in the training state, and their refusals."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -169,8 +170,6 @@ def test_memory_init_learns_to_start_near_the_relaxed_values():
 
 
 def test_on_a_graph_with_a_cycle_the_first_batch_starts_at_zero():
-    import equinox as eqx
-
     keys = jax.random.split(jax.random.key(0), 3)
     nodes = [pcn.Node("a", 2), pcn.Node("b", 2), pcn.Node("c", 2)]
     edges = [
