@@ -34,6 +34,7 @@ from pcn.checkpoint import (
 )
 from pcn.data import batches as data_batches
 from pcn.graph import PCGraph
+from pcn.init import AbstractCarryingInitialiser
 
 from .registry import RunContext
 from .run_folder import RunFolderError, identity_differences, mismatch_message
@@ -92,12 +93,21 @@ def train_step_learner(
     batches: Callable[[int], Sequence[Any]],
     make_batch: Callable[[Any], Mapping[str, Any]],
     evaluate: Callable[[PCGraph], Mapping[str, float]] = lambda graph: {},
+    key: Any = None,
 ) -> Learner:
     """The Learner of a compiled `TrainStep` started at `graph`: each batch of
     `batches(epoch)` becomes node values by `make_batch(batch)`, and `evaluate` sees
-    the trained graph."""
+    the trained graph. A step that carries values between batches (a carrying
+    initialiser) starts from the first batch of epoch 0, with `key` (a checkpoint
+    holds the carry, so a resumed run continues it)."""
+
+    def init() -> Any:
+        if not isinstance(getattr(step.algorithm, "init", None), AbstractCarryingInitialiser):
+            return step.init(graph)
+        return step.init(graph, batch=make_batch(batches(0)[0]), key=key)
+
     return Learner(
-        init=lambda: step.init(graph),
+        init=init,
         step=lambda state, batch: step(state, make_batch(batch)),
         batches=batches,
         evaluate=lambda state: evaluate(step.graph(state)),
