@@ -94,12 +94,15 @@ def train_step_learner(
     make_batch: Callable[[Any], Mapping[str, Any]],
     evaluate: Callable[[PCGraph], Mapping[str, float]] = lambda graph: {},
     key: Any = None,
+    batch_key: Callable[[Any], Any] | None = None,
 ) -> Learner:
     """The Learner of a compiled `TrainStep` started at `graph`: each batch of
     `batches(epoch)` becomes node values by `make_batch(batch)`, and `evaluate` sees
     the trained graph. A step that carries values between batches (a carrying
     initialiser) starts from the first batch of epoch 0, with `key` (a checkpoint
-    holds the carry, so a resumed run continues it)."""
+    holds the carry, so a resumed run continues it). `batch_key(batch)` gives each step
+    its PRNG key (a random initialiser's); derived from the batch, a resumed run draws
+    what an uninterrupted one would."""
 
     def init() -> Any:
         if not isinstance(getattr(step.algorithm, "init", None), AbstractCarryingInitialiser):
@@ -108,7 +111,9 @@ def train_step_learner(
 
     return Learner(
         init=init,
-        step=lambda state, batch: step(state, make_batch(batch)),
+        step=lambda state, batch: step(
+            state, make_batch(batch), None if batch_key is None else batch_key(batch)
+        ),
         batches=batches,
         evaluate=lambda state: evaluate(step.graph(state)),
     )
