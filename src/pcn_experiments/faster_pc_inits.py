@@ -216,6 +216,7 @@ def _figure(r: dict[str, Any], cfg: InitsConfig) -> Figure:
     left.set_title("each initialiser at its best T")
     right.set_xscale("log")
     right.set_xticks(grid, [str(t) for t in grid])
+    right.minorticks_off()
     right.set_xlabel("inference steps T")
     right.set_ylabel("best test accuracy (%)")
     for ax in (left, right):
