@@ -70,3 +70,13 @@ def test_a_relaxation_stopped_by_a_tolerance_is_refused_naming_the_fix():
     algorithm = pcn.IL(pcn.Tolerance(1e-4, 50), gamma=0.1, fuse=False)
     with pytest.raises(ValueError, match=r"while loop.*pcn\.FixedSteps\(T\)"):
         _smm(graph, batch, algorithm)
+
+
+def test_convolutions_count_as_products():
+    kernel = jnp.ones((2, 2, 3, 3))  # (out, in, h, w)
+
+    def two_convs(x):
+        conv = lambda v: jax.lax.conv_general_dilated(v, kernel, (1, 1), "SAME")  # noqa: E731
+        return conv(jax.nn.relu(conv(x))) + x  # the skip adds nothing
+
+    assert sequential_matmuls(two_convs, jnp.ones((1, 2, 5, 5))) == 2
