@@ -123,7 +123,8 @@ def test_marginal_completion_refuses_keys_with_different_masks_and_unknown_modes
                                           key=jax.random.key(0))  # fmt: skip
     with pytest.raises(ValueError, match='same entries.*completion="relax"'):
         memory.recall(keys.partial(x, 0.5, seed=0))  # each key its own random pixels
-    with pytest.raises(ValueError, match="Unknown completion 'fast'.*relax, marginal"):
+    choices = "Unknown `completion` 'fast'; valid values are: 'relax', 'marginal'"
+    with pytest.raises(ValueError, match=choices):
         generative.generative_memory(30, (3, 8), completion="fast", key=jax.random.key(0))  # type: ignore[arg-type]
 
 

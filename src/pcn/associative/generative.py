@@ -28,7 +28,7 @@ iterates, at a fraction of the cost when the image is much wider than that layer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple
 
 import equinox as eqx
@@ -39,7 +39,7 @@ import optax
 
 from .._finite import NonFiniteDataError, NonFiniteEnergyError
 from .._typed import apply_updates
-from .._validation import check_at_least
+from .._validation import check_at_least, check_choice
 from ..activations import get_activation
 from ..algorithms import IL, TrainStep, make_train_step
 from ..energies import Gaussian
@@ -196,15 +196,17 @@ def _reduce(graph: PCGraph) -> _Reduction:
     q, r = jnp.linalg.qr(graph.edge_module(edge).weight)
     small = eqx.nn.Linear(r.shape[1], r.shape[0], use_bias=False, key=jax.random.key(0))
     small = eqx.tree_at(lambda m: m.weight, small, r)
+    return _Reduction(_with_sensory(graph, small, r.shape[0]), q)
+
+
+def _with_sensory(graph: PCGraph, module: Callable, width: int) -> PCGraph:
+    """`graph` whose sensory layer is `width` wide and predicted by `module` instead."""
+    (edge,) = graph.incoming(SENSORY)
     sensory = graph.node(SENSORY)
-    nodes = [
-        Node(SENSORY, r.shape[0], energy=sensory.energy, activation=sensory.activation)
-        if n.name == SENSORY
-        else n
-        for n in graph.nodes
-    ]
-    edges = [Edge(small, e.parents, e.child) if e is edge else e for e in graph.edges]
-    return _Reduction(PCGraph(nodes, edges, graph.shared), q)
+    narrow = Node(SENSORY, width, energy=sensory.energy, activation=sensory.activation)
+    nodes = [narrow if n.name == SENSORY else n for n in graph.nodes]
+    edges = [Edge(module, e.parents, e.child) if e is edge else e for e in graph.edges]
+    return PCGraph(nodes, edges, graph.shared)
 
 
 @eqx.filter_jit
@@ -265,15 +267,7 @@ def _known_rows(graph: PCGraph, index: jax.Array) -> PCGraph:
     rows = eqx.tree_at(lambda m: m.weight, linear, linear.weight[index])
     if linear.bias is not None:
         rows = eqx.tree_at(lambda m: m.bias, rows, linear.bias[index])
-    sensory = graph.node(SENSORY)
-    nodes = [
-        Node(SENSORY, len(index), energy=sensory.energy, activation=sensory.activation)
-        if n.name == SENSORY
-        else n
-        for n in graph.nodes
-    ]
-    edges = [Edge(rows, e.parents, e.child) if e is edge else e for e in graph.edges]
-    return PCGraph(nodes, edges, graph.shared)
+    return _with_sensory(graph, rows, len(index))
 
 
 @eqx.filter_jit
@@ -318,10 +312,7 @@ def generative_memory(
     graph = generative_mlp(
         [*hidden, pixels], activation=activation, output_activation="identity", key=key
     )
-    if completion not in COMPLETIONS:
-        raise ValueError(
-            f"Unknown completion {completion!r}; choose one of {', '.join(COMPLETIONS)}."
-        )
+    check_choice("completion", completion, COMPLETIONS)
     optimizer = value_optimizer if value_optimizer is not None else optax.sgd(gamma)
     return GenerativeMemory(graph, iterations, as_stop(stop), optimizer, completion)
 
