@@ -117,6 +117,12 @@ class AbstractAlgorithm(eqx.Module):
         """Update the weights of `graph` (weight optimiser `optimizer`) on `batch`, the
         values of the nodes it provides; return the new graph, optimiser state and info."""
 
+    @property
+    def carries(self) -> bool:
+        """Whether the step carries state from batch to batch (`start_carry`), so that
+        `TrainStep.init` needs the first batch."""
+        return False
+
     def start_carry(self, graph: PCGraph, batch: Batch | None, *, key: Key | None = None) -> Any:
         """What the algorithm carries from one batch to the next (a pytree of arrays; none
         by default), before the first batch `batch`."""
@@ -192,7 +198,7 @@ class IL(AbstractAlgorithm):
         key: Key | None = None,
     ) -> tuple[PCGraph, optax.OptState, StepInfo]:
         """Clamp the nodes in `batch`, relax the rest, update the weights."""
-        if isinstance(self.init, AbstractCarryingInitialiser):
+        if self.carries:
             raise TypeError(
                 f"IL(init={type(self.init).__name__}(...)) carries values from batch to batch, "
                 "so it trains through `make_train_step` (whose state carries them), not "
@@ -206,6 +212,11 @@ class IL(AbstractAlgorithm):
             graph, opt_state, batch, values, optimizer, at_prediction
         )
         return graph, opt_state, info
+
+    @property
+    def carries(self) -> bool:
+        """Whether the initialiser carries values from batch to batch."""
+        return isinstance(self.init, AbstractCarryingInitialiser)
 
     def start_carry(self, graph: PCGraph, batch: Batch | None, *, key: Key | None = None) -> Any:
         """A carrying initialiser's state before the first batch (else nothing)."""

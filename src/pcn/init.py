@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._validation import check_positive
+from ._validation import check_at_least, check_positive
 from .graph import PCGraph, Values
 from .typing import Key, ValuesIn
 
@@ -321,8 +321,7 @@ class MemoryInit(AbstractCarryingInitialiser):
 
     def __check_init__(self) -> None:
         for name in ("patterns", "key_width"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"MemoryInit `{name}` must be >= 1, got {getattr(self, name)}.")
+            check_at_least(name, getattr(self, name), 1)
         check_positive("beta", self.beta, hint="the inverse temperature delta, e.g. 1.0.")
 
     @staticmethod
