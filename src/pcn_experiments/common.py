@@ -76,6 +76,12 @@ class SupervisedConfig:
         check_settings(self)
 
 
+def check_names(setting: str, names: tuple[str, ...], choices: tuple[str, ...]) -> None:
+    """A setting that lists some of `choices` (at least one), naming them all if not."""
+    if not names or set(names) - set(choices):
+        raise ValueError(f"`{setting}` must list some of {', '.join(choices)}, got {names!r}.")
+
+
 def check_settings(cfg: Any) -> None:
     """Validate the numeric settings of an experiment config, naming the bad one."""
     for name in ("learning_rate", "gamma", "output_precision", "threshold"):

@@ -17,7 +17,6 @@ T_train and T_eval.
 from __future__ import annotations
 
 import dataclasses
-import zlib
 from typing import Any
 
 import equinox as eqx
@@ -32,11 +31,11 @@ import pcn
 from pcn.data import batches as data_batches
 from pcn.graph import PCGraph
 
-from .common import check_settings, load_subset
+from .common import check_names, check_settings, load_subset
 from .output import markdown_table, save_figure
 from .plots import image_grid
 from .registry import Report, RunContext, choose_config, experiment
-from .trainer import fit, train_step_learner
+from .trainer import batch_content_key, fit, train_step_learner
 
 INITIALISERS = ("memory", "zero", "normal")
 
@@ -60,11 +59,7 @@ class GenerativeInitsConfig:
 
     def __post_init__(self) -> None:
         check_settings(self)
-        unknown = sorted(set(self.inits) - set(INITIALISERS))
-        if unknown or not self.inits:
-            raise ValueError(
-                f"`inits` must list some of {', '.join(INITIALISERS)}, got {self.inits!r}."
-            )
+        check_names("inits", self.inits, INITIALISERS)
         for name in ("train_inference_steps", "eval_inference_steps"):
             grid = getattr(self, name)
             if not grid or min(grid) < 1:
@@ -105,11 +100,6 @@ def _initialiser(name: str, cfg: GenerativeInitsConfig) -> pcn.AbstractInitialis
     return pcn.zeros_init if name == "zero" else pcn.NormalInit(std=cfg.normal_std)
 
 
-def _batch_key(batch: tuple[np.ndarray, np.ndarray]) -> jax.Array:
-    """I_N's key from the batch alone, so a resumed run draws the same noise."""
-    return jax.random.key(zlib.crc32(np.ascontiguousarray(batch[0]).tobytes()))
-
-
 @eqx.filter_jit
 def _reconstruct(graph: PCGraph, start: dict[str, jax.Array], steps: int, gamma: float):
     """Relax from `start` with the image clamped for `steps` steps; decode the latent."""
@@ -117,16 +107,23 @@ def _reconstruct(graph: PCGraph, start: dict[str, jax.Array], steps: int, gamma:
     return pcn.forward_init(graph, {"z": relaxed.values["z"]})["x"]
 
 
+def _started(
+    step: pcn.TrainStep, state: Any, init: pcn.AbstractInitialiser, images: jax.Array
+) -> tuple[PCGraph, dict[str, jax.Array]]:
+    """The trained graph and the test images' starting values, by the training's
+    initialiser (a carrying one from the carry in `state`; a random one with key 0)."""
+    graph, provided = step.graph(state), {"x": images}
+    if isinstance(init, pcn.AbstractCarryingInitialiser):
+        return graph, init.initialise(step.carry(state), graph, provided)
+    return graph, init(graph, provided, key=jax.random.key(0))
+
+
 def _evaluator(step: pcn.TrainStep, init: pcn.AbstractInitialiser, x: np.ndarray, cfg):
     """Test losses at every T_eval, each neuron started as in training."""
     images = jnp.asarray(x)
 
     def evaluate(state) -> dict[str, float]:
-        graph, provided = step.graph(state), {"x": images}
-        if isinstance(init, pcn.AbstractCarryingInitialiser):
-            start = init.initialise(step.carry(state), graph, provided)
-        else:
-            start = init(graph, provided, key=jax.random.key(0))
+        graph, start = _started(step, state, init, images)
         losses = {}
         for t in cfg.eval_inference_steps:
             decoded = _reconstruct(graph, start, t, cfg.gamma)
@@ -168,7 +165,7 @@ def run(ctx: RunContext) -> Report:
                 order,
                 lambda b: {"x": jnp.asarray(b[0])},
                 key=jax.random.key(ctx.seed),
-                batch_key=_batch_key,
+                batch_key=batch_content_key,
             )
             learner = dataclasses.replace(learner, evaluate=_evaluator(step, init, ds.x_test, cfg))
             result = fit(learner, epochs=cfg.epochs, ctx=ctx, label=f"{name}-T{t_train}")
@@ -198,11 +195,7 @@ def run(ctx: RunContext) -> Report:
 
 
 def _examples(step, state, init, x: np.ndarray, steps: int, cfg) -> np.ndarray:
-    graph, provided = step.graph(state), {"x": jnp.asarray(x)}
-    if isinstance(init, pcn.AbstractCarryingInitialiser):
-        start = init.initialise(step.carry(state), graph, provided)
-    else:
-        start = init(graph, provided, key=jax.random.key(0))
+    graph, start = _started(step, state, init, jnp.asarray(x))
     return np.asarray(_reconstruct(graph, start, steps, cfg.gamma))
 
 

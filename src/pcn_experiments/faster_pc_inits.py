@@ -18,7 +18,6 @@ Results: `test_accuracy.<init>.<T>` (per epoch), `best_accuracy.<init>.<T>`,
 from __future__ import annotations
 
 import dataclasses
-import zlib
 from typing import Any
 
 import jax
@@ -33,10 +32,10 @@ from pcn.data import batches as data_batches
 from pcn.data import stream_aligned_batches
 from pcn.training import accuracy, supervised_batch
 
-from .common import check_settings, load_subset
+from .common import check_names, check_settings, load_subset
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, choose_config, experiment
-from .trainer import fit, train_step_learner
+from .trainer import batch_content_key, fit, train_step_learner
 
 INITIALISERS = ("normal", "zero", "null", "forward", "average", "memory")
 BATCHING = ("shuffled", "stream-aligned")
@@ -62,11 +61,7 @@ class InitsConfig:
 
     def __post_init__(self) -> None:
         check_settings(self)
-        unknown = sorted(set(self.inits) - set(INITIALISERS))
-        if unknown or not self.inits:
-            raise ValueError(
-                f"`inits` must list some of {', '.join(INITIALISERS)}, got {self.inits!r}."
-            )
+        check_names("inits", self.inits, INITIALISERS)
         if self.batching not in BATCHING:
             raise ValueError(
                 f"`batching` must be one of {', '.join(BATCHING)}, got {self.batching!r}."
@@ -120,11 +115,6 @@ def _formula(name: str, steps: int, layers: int) -> int | None:
     return 2 * steps + (layers if name == "forward" else 0)
 
 
-def _batch_key(batch: tuple[np.ndarray, np.ndarray]) -> jax.Array:
-    """A key that depends on the batch alone (I_N's noise), so a resumed run redraws it."""
-    return jax.random.key(zlib.crc32(np.ascontiguousarray(batch[0]).tobytes()))
-
-
 @experiment(
     "faster-pc-inits",
     "Neuron initialisers against the number of inference steps T (Faster-PC Fig. 2)",
@@ -161,10 +151,10 @@ def run(ctx: RunContext) -> Report:
                 lambda b: make(*b),
                 lambda g: {"test_accuracy": accuracy(g, ds.x_test, ds.y_test)},
                 key=jax.random.key(ctx.seed),
-                batch_key=_batch_key,
+                batch_key=batch_content_key,
             )
             first = order(0)[0]
-            measured = step_smm(step, learner.init(), make(*first), _batch_key(first))
+            measured = step_smm(step, learner.init(), make(*first), batch_content_key(first))
             result = fit(learner, epochs=cfg.epochs, ctx=ctx, label=f"{name}-T{steps}")
             per_epoch = len(order(0))
             acc = [100 * a for a in result.history["test_accuracy"]]

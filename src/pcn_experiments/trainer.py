@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -34,7 +35,6 @@ from pcn.checkpoint import (
 )
 from pcn.data import batches as data_batches
 from pcn.graph import PCGraph
-from pcn.init import AbstractCarryingInitialiser
 
 from .registry import RunContext
 from .run_folder import RunFolderError, identity_differences, mismatch_message
@@ -87,6 +87,12 @@ def shuffled_batches(
     return lambda epoch: list(data_batches(x, y, batch_size, key_or_seed=seed * 1000 + epoch))
 
 
+def batch_content_key(batch: Sequence[np.ndarray]) -> jax.Array:
+    """A PRNG key drawn from a batch's inputs alone (a random initialiser's), so a resumed
+    run draws what an uninterrupted one would."""
+    return jax.random.key(zlib.crc32(np.ascontiguousarray(batch[0]).tobytes()))
+
+
 def train_step_learner(
     step: TrainStep,
     graph: PCGraph,
@@ -105,7 +111,7 @@ def train_step_learner(
     what an uninterrupted one would."""
 
     def init() -> Any:
-        if not isinstance(getattr(step.algorithm, "init", None), AbstractCarryingInitialiser):
+        if not step.algorithm.carries:
             return step.init(graph)
         return step.init(graph, batch=make_batch(batches(0)[0]), key=key)
 
