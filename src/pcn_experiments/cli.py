@@ -1,4 +1,5 @@
-"""The `pcn` command: `pcn demo`, `pcn list`, `pcn run NAME`, `pcn bench train-step`."""
+"""The `pcn` command: `pcn demo`, `pcn list`, `pcn run NAME`, `pcn sweep NAME`,
+`pcn bench train-step`."""
 
 from __future__ import annotations
 
@@ -52,6 +53,27 @@ def _run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     print(f"{args.name}: done in {results['wall_time_s']} s; results.json and report.md in {out}/")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import describe, run_sweep
+
+    out = args.out or f"runs/sweep-{args.name}"
+    summary = run_sweep(
+        args.name,
+        trials=args.trials,
+        out=out,
+        jobs=args.jobs,
+        sampler=args.sampler,
+        seed=args.seed,
+        quick=args.quick,
+        data_dir=args.data_dir,
+        progress=not args.no_progress,
+        overrides=dict(_parse_set(item) for item in args.set),
+    )
+    print(f"{args.name}: {describe(summary)}")
+    print(f"every trial in {out}/report.md; the study in {out}/study.db")
     return 0
 
 
@@ -146,6 +168,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="change a setting of the experiment's config (repeatable), e.g. epochs=10",
     )
     run.set_defaults(func=_run)
+
+    sweep = sub.add_parser(
+        "sweep", help="search an experiment's hyperparameters (Optuna, resumable)"
+    )
+    sweep.add_argument("name")
+    sweep.add_argument("--trials", type=_count(1), required=True, help="trials in all")
+    sweep.add_argument("--jobs", type=_count(1), default=1, help="trials run at once")
+    sweep.add_argument("--sampler", choices=("tpe", "random", "grid"), default="tpe")
+    sweep.add_argument("--quick", action="store_true", help="each trial a --quick run")
+    sweep.add_argument(
+        "--out", type=_folder, default=None, help="output folder (default runs/sweep-NAME)"
+    )
+    sweep.add_argument("--seed", type=_count(0), default=0)
+    sweep.add_argument("--data-dir", type=_folder, default=None)
+    sweep.add_argument("--no-progress", action="store_true")
+    sweep.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sweep.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting every trial runs with (repeatable), e.g. methods=pc_avg",
+    )
+    sweep.set_defaults(func=_sweep)
 
     bench = sub.add_parser("bench", help="speed measurements")
     bench_sub = bench.add_subparsers(dest="bench", required=True)

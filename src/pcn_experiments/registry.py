@@ -11,7 +11,7 @@ import json
 import pkgutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ class RunContext:
     reads: set[str] = dataclasses.field(default_factory=set)
     # where each dataset was found (the identity holds a hash of the arrays used)
     data_sources: dict[str, str] = dataclasses.field(default_factory=dict)
+    # called with (steps done, evaluation) at every evaluation of `trainer.fit`: a
+    # hyperparameter search's pruner (see `sweep`); not part of the run's identity
+    monitor: Callable[[int, Mapping[str, float]], None] | None = None
 
     def run_record(self) -> dict[str, Any]:
         """The identity with the config, as JSON would give it back (lists for tuples)."""
@@ -116,11 +119,26 @@ class Report:
 
 
 @dataclasses.dataclass(frozen=True)
+class Search:
+    """How `pcn sweep` searches an experiment's settings: every trial is a run with the
+    `fixed` settings (a validation split, one seed, ...) and the user's `--set`, plus one
+    choice per setting of `space(those settings)`; `objective(results)` is maximised,
+    and `monitor` names the evaluation of `trainer.fit` reported to the pruner."""
+
+    fixed: Mapping[str, str]
+    space: Callable[[Mapping[str, str]], Mapping[str, Sequence[Any]]]
+    objective: Callable[[Mapping[str, Any]], float]
+    monitor: str | None = None
+    note: str = ""  # what the objective is, for the report
+
+
+@dataclasses.dataclass(frozen=True)
 class Experiment:
     name: str
     summary: str
     run: Callable[[RunContext], Report]
     resumable: bool = True  # it trains through `trainer.fit`, which checkpoints
+    search: Search | None = None  # what `pcn sweep` may search
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -136,19 +154,21 @@ _SUPPORT_MODULES = frozenset(
         "plots",
         "registry",
         "run_folder",
+        "sweep",
         "trainer",
     }
 )
 
 
 def experiment(
-    name: str, summary: str, *, resumable: bool = True
+    name: str, summary: str, *, resumable: bool = True, search: Search | None = None
 ) -> Callable[[Callable], Callable]:
     """Register `fn(ctx) -> Report` as experiment `name`; `resumable=False` for one that
-    trains nothing (so writes no checkpoint to resume from)."""
+    trains nothing (so writes no checkpoint to resume from); `search` for one that
+    `pcn sweep` can tune."""
 
     def register(fn: Callable[[RunContext], Report]) -> Callable[[RunContext], Report]:
-        EXPERIMENTS[name] = Experiment(name, summary, fn, resumable)
+        EXPERIMENTS[name] = Experiment(name, summary, fn, resumable, search)
         return fn
 
     return register
@@ -181,6 +201,7 @@ def run_experiment(
     resume: bool = False,
     overrides: dict[str, str] | None = None,
     overwrite: bool = False,
+    monitor: Callable[[int, Mapping[str, float]], None] | None = None,
 ) -> dict[str, Any]:
     """Run experiment `name`, writing `results.json`, `report.md` and figures to `out`
     (default `runs/<name>`); returns the results. With `resume`, experiments that
@@ -189,6 +210,7 @@ def run_experiment(
     `overrides` change settings of the experiment's config by name
     (`{"learning_rate": "1e-4"}`). A folder holding another run's checkpoints is refused
     unless `overwrite` (which deletes them); a folder another run is writing to, always.
+    `monitor` sees every evaluation of the run's training (`RunContext.monitor`).
 
     Raises:
         RunFolderError: the folder is busy, or its checkpoints belong to another run.
@@ -231,6 +253,7 @@ def run_experiment(
         resume=resume,
         overrides=tuple(overrides.items()),
         identity=dict(identity),
+        monitor=monitor,
     )
     with locked(folder):
         claim(folder, identity, resume=resume, overwrite=overwrite)

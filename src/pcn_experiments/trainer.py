@@ -147,8 +147,11 @@ def fit(
     """Train `learner` for `epochs`, evaluating `evals_per_epoch` times per epoch
     (evenly spaced, the last after the epoch's last batch; or after the steps, counted
     from 1 within the epoch, that `eval_points(batches in the epoch)` names) and, with
-    `evaluate_first`, before training. With `step_losses` every step's loss is kept too
-    (history "step_loss"); an info without `loss` (a baseline's step) records none.
+    `evaluate_first`, before training; each evaluation is stored with its step and the
+    training seconds before it (history "seconds": evaluations and the compiling first
+    step left out), and is passed to `ctx.monitor` if set. With `step_losses` every
+    step's loss is kept too (history "step_loss"); an info without `loss` (a baseline's
+    step) records none.
 
     After every epoch the state and the history are checkpointed in
     `ctx.out/checkpoints/<label>/`; with `ctx.resume` training continues after the
@@ -182,10 +185,11 @@ def fit(
             best_state, best_meta = load_checkpoint(folder / BEST_FILE, state)
             best_value = best_meta["value"]
 
-    def record(done: int) -> None:
+    def record(done: int, trained: float) -> None:
         nonlocal best_state, best_value
         values = learner.evaluate(state)
         history["step"].append(done)
+        history.setdefault("seconds", []).append(trained)
         for name, value in values.items():
             history.setdefault(name, []).append(value)
         if best is not None:
@@ -194,12 +198,14 @@ def fit(
                 best_state, best_value = _copy(state), value
                 save_checkpoint(folder / BEST_FILE, state, metadata={"value": value, "step": done})
         bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
+        if ctx.monitor is not None:
+            ctx.monitor(done, values)
 
     bar = tqdm(
         desc=label, unit="epoch", initial=first_epoch, total=epochs, disable=not ctx.progress
     )
     if evaluate_first and first_epoch == 0:
-        record(0)
+        record(0, 0.0)
     if done is None:  # a checkpoint of train_runs before `fit`
         done = sum(len(learner.batches(e)) for e in range(first_epoch))
     for epoch in range(first_epoch, epochs):
@@ -211,6 +217,8 @@ def fit(
         eval_at = (eval_points or (lambda n: _eval_points(n, evals_per_epoch)))(len(pieces))
         losses, traces = [], []
         seconds, first = 0.0, 0.0
+        # the first step of a process compiles; it is left out of the step time
+        compiled = epoch == first_epoch
         start = time.perf_counter()
         for i, batch in enumerate(pieces):
             state, info = learner.step(state, batch)
@@ -225,7 +233,7 @@ def fit(
             if i + 1 in eval_at:
                 jax.block_until_ready(state)
                 seconds += time.perf_counter() - start
-                record(done)
+                record(done, timed_seconds + seconds - (first if compiled else 0.0))
                 start = time.perf_counter()
         if losses:
             losses = np.asarray(jax.device_get(jnp.stack(losses)))
@@ -238,8 +246,6 @@ def fit(
                 jax.device_get(jnp.mean(jnp.stack(traces), axis=0))
             ).tolist()
             _check_energy(history, label, epoch)
-        # the first step of a process compiles; it is left out of the step time
-        compiled = epoch == first_epoch
         timed_steps += len(pieces) - compiled
         timed_seconds += seconds - (first if compiled else 0.0)
         meta = {"epoch": epoch, "curves": history, "timed_steps": timed_steps, "run": run}

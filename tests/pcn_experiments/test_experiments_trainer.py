@@ -1,6 +1,7 @@
 """`fit` with a step that carries values between batches (a carrying initialiser): the
 carry starts from the first batch, lives in the checkpoint, and a resumed run continues
-it to the uninterrupted run's state."""
+it to the uninterrupted run's state; every evaluation is recorded with its step and
+training seconds and passed to the run's monitor."""
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import optax
 
 import pcn
 from pcn_experiments.registry import RunContext
-from pcn_experiments.trainer import fit, shuffled_batches, train_step_learner
+from pcn_experiments.trainer import Learner, fit, shuffled_batches, train_step_learner
 
 
 def _fit(tmp_path, epochs: int, resume: bool):
@@ -38,3 +39,19 @@ def test_a_carrying_initialiser_trains_through_fit_and_resumes_its_carry(tmp_pat
     assert len(straight.leaves) == len(resumed.leaves)
     for a, b in zip(straight.leaves, resumed.leaves, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_every_evaluation_reaches_the_monitor_with_its_step_and_training_seconds(tmp_path):
+    seen = []
+    learner = Learner(
+        init=lambda: jnp.zeros(()),
+        step=lambda state, batch: (state + batch, None),
+        batches=lambda epoch: [1.0, 2.0, 3.0, 4.0],
+        evaluate=lambda state: {"total": float(state)},
+    )
+    ctx = RunContext(out=tmp_path, progress=False, monitor=lambda s, v: seen.append((s, v)))
+    history = fit(learner, epochs=2, ctx=ctx, label="sum", evals_per_epoch=2).history
+    assert seen == [(2, {"total": 3.0}), (4, {"total": 10.0}), (6, {"total": 13.0}),
+                    (8, {"total": 20.0})]  # fmt: skip
+    assert history["step"] == [2, 4, 6, 8]
+    assert len(history["seconds"]) == 4 and history["seconds"] == sorted(history["seconds"])

@@ -67,3 +67,10 @@ def test_bench_pcgraph_layered_json_reports_both_forms_and_their_ratio(capsys):
 def test_run_with_a_malformed_set_exits_2_with_the_expected_form(capsys):
     assert main(["run", "digits-mlp", "--quick", "--set", "epochs"]) == 2
     assert "`--set` takes NAME=VALUE" in capsys.readouterr().err
+
+
+def test_sweep_of_an_experiment_without_a_search_exits_2_naming_those_with_one(tmp_path, capsys):
+    assert main(["sweep", "digits-mlp", "--trials", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "digits-mlp declares no hyperparameter search" in err
+    assert "faster-pc-table1" in err

@@ -1,0 +1,356 @@
+"""`pcn sweep NAME --trials N`: a hyperparameter search of an experiment, on Optuna.
+
+Every trial is one run of the experiment (`run_experiment`) in `OUT/trials/<number>/`
+with the search's fixed settings (a validation split: a search never sees test
+accuracy), the user's `--set`, and one choice for each setting the experiment's
+`Search.space` names. The study lives in `OUT/study.db` (SQLite), so a search stopped
+by a crash or Ctrl-C continues when the same command runs again: finished trials are
+kept, and a trial cut short is failed after its heartbeat stops and retried from its
+own checkpoints. `--jobs J` runs trials in J processes sharing that database. A trial
+whose best evaluation so far falls below the median of earlier trials' at the same step
+is pruned (Optuna's `MedianPruner`, after 4 trials); one that diverges is pruned too,
+with the reason kept.
+
+`OUT/results.json`, `OUT/report.md` and `OUT/trials.png` hold every trial, the best
+configuration and the `pcn run` command that trains with it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import multiprocessing
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib import pyplot as plt
+
+import pcn
+from pcn._validation import check_at_least, check_choice
+
+from .output import markdown_table, save_figure, to_jsonable, write_json, write_text
+from .registry import get_experiment, load_all, run_experiment
+from .run_folder import RunFolderError, locked
+
+if TYPE_CHECKING:
+    import optuna
+
+SAMPLERS = ("tpe", "random", "grid")
+STUDY_FILE = "study.db"
+HEARTBEAT_S = 10  # a running trial's heartbeat; one silent for GRACE_S is failed, then retried
+GRACE_S = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What every worker process needs to run trials (plain data: it crosses processes)."""
+
+    name: str
+    folder: str
+    trials: int
+    fixed: dict[str, str]
+    space: dict[str, list[Any]]
+    sampler: str
+    seed: int
+    quick: bool
+    data_dir: str | None
+    progress: bool
+
+
+def run_sweep(
+    name: str,
+    *,
+    trials: int,
+    out: str | Path | None = None,
+    jobs: int = 1,
+    sampler: str = "tpe",
+    seed: int = 0,
+    quick: bool = False,
+    data_dir: str | None = None,
+    progress: bool = True,
+    overrides: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Search experiment `name`'s settings with `trials` runs in all (those already in
+    `out`, default `runs/sweep-NAME`, count), `jobs` at a time; write and return the
+    summary.
+
+    Raises:
+        ValueError: an experiment without a search, a `--set` of a searched setting, or
+            a count below 1.
+        RunFolderError: `out` holds a search with other settings.
+    """
+    exp = get_experiment(name)
+    if exp.search is None:
+        searchable = sorted(n for n, e in load_all().items() if e.search is not None)
+        raise ValueError(
+            f"{name} declares no hyperparameter search; `pcn sweep` takes one of "
+            f"{', '.join(searchable)}."
+        )
+    check_at_least("trials", trials, 1)
+    check_at_least("jobs", jobs, 1)
+    check_choice("sampler", sampler, SAMPLERS)
+    user = dict(sorted((overrides or {}).items()))
+    fixed = {**exp.search.fixed, **user}
+    space = {k: list(v) for k, v in exp.search.space(fixed).items()}
+    searched = sorted(set(space) & set(user))
+    if searched:
+        raise ValueError(
+            f"--set {', '.join(searched)}: the sweep searches "
+            f"{'this setting' if len(searched) == 1 else 'these settings'}; drop the --set."
+        )
+    folder = Path(out) if out is not None else Path("runs") / f"sweep-{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = _Plan(name, str(folder), trials, fixed, space, sampler, seed, quick, data_dir, progress)
+    identity = to_jsonable(
+        {
+            "experiment": name,
+            "fixed": fixed,
+            "space": space,
+            "sampler": sampler,
+            "seed": seed,
+            "quick": quick,
+            "data_dir": data_dir,
+            "pcn_version": pcn.__version__,
+        }
+    )
+    with locked(folder):
+        study = _study(plan, create=True)
+        saved = study.user_attrs.get("identity")
+        if saved is None:
+            study.set_user_attr("identity", identity)
+        elif saved != identity:
+            changed = sorted(k for k in identity if saved.get(k) != identity.get(k))
+            raise RunFolderError(
+                f"--out {folder} holds a search with other {', '.join(changed)}; pass "
+                "another --out, or the same settings to continue it."
+            )
+        if jobs == 1:
+            _work(plan)
+        else:
+            context = multiprocessing.get_context("spawn")  # JAX does not survive a fork
+            with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+                for done in [pool.submit(_work, plan) for _ in range(jobs)]:
+                    done.result()
+        summary = _summary(_study(plan), plan, exp.search.note, user)
+        write_json(folder / "results.json", summary)
+        write_text(folder / "report.md", _markdown(summary))
+        save_figure(_figure(summary), folder / "trials.png")
+    return summary
+
+
+def _storage(plan: _Plan) -> optuna.storages.RDBStorage:
+    import optuna
+    from optuna.storages import RetryHeartbeatStaleTrialCallback as retry
+
+    path = (Path(plan.folder) / STUDY_FILE).resolve()
+    with warnings.catch_warnings():  # the heartbeat is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            f"sqlite:///{path}",
+            engine_kwargs={"connect_args": {"timeout": 60}},  # processes wait for the lock
+            heartbeat_interval=HEARTBEAT_S,
+            grace_period=GRACE_S,
+            heartbeat_stale_trial_callback=retry(max_retry=2),
+        )
+
+
+def _study(plan: _Plan, create: bool = False) -> optuna.Study:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if plan.sampler == "grid":
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(
+            plan.space, seed=plan.seed
+        )
+    elif plan.sampler == "random":
+        sampler = optuna.samplers.RandomSampler(seed=plan.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=plan.seed)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=4)
+    if create:
+        return optuna.create_study(
+            study_name=plan.name, storage=_storage(plan), sampler=sampler, pruner=pruner,
+            direction="maximize", load_if_exists=True,
+        )  # fmt: skip
+    return optuna.load_study(
+        study_name=plan.name, storage=_storage(plan), sampler=sampler, pruner=pruner
+    )
+
+
+_COUNTED = ("COMPLETE", "PRUNED")  # trial states that use up the budget
+
+
+def _work(plan: _Plan) -> None:
+    """Run trials until the study holds `plan.trials` finished (or pruned) ones."""
+    import optuna
+
+    study = _study(plan)
+    states = tuple(getattr(optuna.trial.TrialState, s) for s in _COUNTED)
+    if len(study.get_trials(deepcopy=False, states=states)) >= plan.trials:
+        return
+    study.optimize(
+        lambda trial: _objective(trial, plan),
+        callbacks=[optuna.study.MaxTrialsCallback(plan.trials, states=states), _announce],
+    )
+
+
+def _objective(trial: optuna.Trial, plan: _Plan) -> float:
+    """One run of the experiment with the trial's choices; its search objective."""
+    import optuna
+
+    exp = get_experiment(plan.name)
+    assert exp.search is not None
+    params = {k: trial.suggest_categorical(k, choices) for k, choices in plan.space.items()}
+    frozen = trial.study.get_trials(deepcopy=False)[trial.number]
+    with warnings.catch_warnings():  # marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+    number = trial.number if retried is None else retried
+    monitored = exp.search.monitor
+    best: list[float] = []
+
+    def monitor(step: int, values: Mapping[str, float]) -> None:
+        # the pruner sees the best evaluation so far (what the objective scores), so one
+        # noisy evaluation does not end a trial
+        if monitored is None:
+            return
+        best.append(max([float(values[monitored]), *best]))
+        trial.report(best[-1], step)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"{monitored} {best[-1]:.4g} by step {step}")
+
+    try:
+        results = run_experiment(
+            plan.name,
+            out=Path(plan.folder) / "trials" / f"{number:04d}",
+            quick=plan.quick,
+            seed=plan.seed,
+            data_dir=plan.data_dir,
+            progress=plan.progress,
+            resume=retried is not None,  # continue the checkpoints of the trial cut short
+            overwrite=retried is None,
+            overrides={**plan.fixed, **{k: str(v) for k, v in params.items()}},
+            monitor=monitor,
+        )
+    except FloatingPointError as error:  # a diverging run: the worst outcome, not a crash
+        trial.set_user_attr("diverged", " ".join(str(error).split()))
+        raise optuna.TrialPruned("diverged") from error
+    trial.set_user_attr("wall_time_s", results["wall_time_s"])
+    return exp.search.objective(results)
+
+
+def _announce(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    value = "pruned" if trial.value is None else f"{trial.value:.4g}"
+    choices = ", ".join(f"{k}={v}" for k, v in trial.params.items())
+    print(f"trial {trial.number}: {value} ({choices})", flush=True)
+
+
+def _summary(
+    study: optuna.Study, plan: _Plan, note: str, user: Mapping[str, str]
+) -> dict[str, Any]:
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        seconds = None
+        if t.datetime_start is not None and t.datetime_complete is not None:
+            seconds = round((t.datetime_complete - t.datetime_start).total_seconds(), 1)
+        steps = sorted(t.intermediate_values)
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "params": t.params,
+                "seconds": seconds,
+                "last_step": steps[-1] if steps else None,
+                "diverged": t.user_attrs.get("diverged"),
+            }
+        )
+    complete = [r for r in rows if r["state"] == "COMPLETE"]
+    best = max(complete, key=lambda r: r["value"]) if complete else None
+    sets = {**user, **(best["params"] if best else {})}
+    command = f"pcn run {plan.name}" + "".join(f" --set {k}={v}" for k, v in sets.items())
+    return {
+        "experiment": plan.name,
+        "objective": note,
+        "space": plan.space,
+        "grid_size": int(np.prod([len(v) for v in plan.space.values()])),
+        "fixed": plan.fixed,
+        "trials_requested": plan.trials,
+        "sampler": plan.sampler,
+        "seed": plan.seed,
+        "quick": plan.quick,
+        "best": None if best is None else {**best, "command": command},
+        "trials": rows,
+        "seconds": round(sum(r["seconds"] or 0.0 for r in rows), 1),
+    }
+
+
+def _markdown(s: dict[str, Any]) -> str:
+    space = "\n".join(f"- `{k}` in {{{', '.join(map(str, v))}}}" for k, v in s["space"].items())
+    fixed = ", ".join(f"`{k}={v}`" for k, v in s["fixed"].items())
+    best = s["best"]
+    if best is None:
+        verdict = "No trial has completed yet."
+    else:
+        choices = ", ".join(f"`{k}={v}`" for k, v in best["params"].items())
+        verdict = (
+            f"Best: trial {best['number']}, objective **{best['value']:.4g}**, with {choices}."
+            f"\n\nTrain with it (without the search's validation settings):\n\n"
+            f"    {best['command']}"
+        )
+    names = list(s["space"])
+    rows = [
+        [t["number"], t["state"].lower() + (" (diverged)" if t["diverged"] else ""),
+         "-" if t["value"] is None else f"{t['value']:.4g}",
+         *[t["params"].get(k, "-") for k in names], t["seconds"] or "-"]
+        for t in s["trials"]
+    ]  # fmt: skip
+    return f"""# Hyperparameter search: {s["experiment"]}
+
+Objective (maximised): {s["objective"] or "the experiment's search objective"}. Every trial
+runs with {fixed}. Search space ({s["grid_size"]} combinations), sampled by Optuna's
+{s["sampler"]} sampler (seed {s["seed"]}), trials below the median of earlier ones at the
+same evaluation pruned; budget {s["trials_requested"]} trials, {s["seconds"]:.0f} s of trials
+on this machine:
+
+{space}
+
+{verdict}
+
+Every trial:
+
+{markdown_table(["trial", "state", "objective", *names, "seconds"], rows)}
+
+![trials](trials.png)
+"""
+
+
+def _figure(s: dict[str, Any]) -> Any:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    done = [t for t in s["trials"] if t["value"] is not None]
+    if done:
+        xs = [t["number"] for t in done]
+        ys = [t["value"] for t in done]
+        ax.plot(xs, ys, "o", label="completed trial")
+        ax.plot(xs, np.maximum.accumulate(ys), "-", label="best so far")
+    pruned = [t["number"] for t in s["trials"] if t["state"] == "PRUNED"]
+    for i, number in enumerate(pruned):
+        ax.axvline(number, color="0.8", lw=0.8, label="pruned trial" if i == 0 else None)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("objective")
+    ax.set_title(s["experiment"])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def describe(summary: Mapping[str, Any]) -> str:
+    """One line for the terminal: the best trial and its command."""
+    best = summary["best"]
+    if best is None:
+        return f"{summary['experiment']}: no trial completed"
+    return json.dumps(best["params"]) + f" -> {best['value']:.4g}; run: {best['command']}"
