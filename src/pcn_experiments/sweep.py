@@ -133,7 +133,7 @@ def run_sweep(
         else:
             context = multiprocessing.get_context("spawn")  # JAX does not survive a fork
             with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-                for done in [pool.submit(_work, plan) for _ in range(jobs)]:
+                for done in [pool.submit(_work, plan, w) for w in range(jobs)]:
                     done.result()
         summary = _summary(_study(plan), plan, exp.search.note, user)
         write_json(folder / "results.json", summary)
@@ -158,18 +158,19 @@ def _storage(plan: _Plan) -> optuna.storages.RDBStorage:
         )
 
 
-def _study(plan: _Plan, create: bool = False) -> optuna.Study:
+def _study(plan: _Plan, create: bool = False, stream: int = 0) -> optuna.Study:
+    """The study, its sampler seeded by `plan.seed` and `stream` (a process that joins
+    or resumes a search must not replay the draws of the one before)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    seed = plan.seed + 7919 * stream
     if plan.sampler == "grid":
-        sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(
-            plan.space, seed=plan.seed
-        )
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(plan.space, seed=seed)
     elif plan.sampler == "random":
-        sampler = optuna.samplers.RandomSampler(seed=plan.seed)
+        sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
-        sampler = optuna.samplers.TPESampler(seed=plan.seed)
+        sampler = optuna.samplers.TPESampler(seed=seed)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4)
     if create:
         return optuna.create_study(
@@ -181,17 +182,15 @@ def _study(plan: _Plan, create: bool = False) -> optuna.Study:
     )
 
 
-_COUNTED = ("COMPLETE", "PRUNED")  # trial states that use up the budget
-
-
-def _work(plan: _Plan) -> None:
+def _work(plan: _Plan, worker: int = 0) -> None:
     """Run trials until the study holds `plan.trials` finished (or pruned) ones."""
     import optuna
 
-    study = _study(plan)
-    states = tuple(getattr(optuna.trial.TrialState, s) for s in _COUNTED)
-    if len(study.get_trials(deepcopy=False, states=states)) >= plan.trials:
+    states = _finished()  # the trial states that use up the budget
+    existing = _study(plan).get_trials(deepcopy=False)
+    if len([t for t in existing if t.state in states]) >= plan.trials:
         return
+    study = _study(plan, stream=len(existing) * 64 + worker)
     study.optimize(
         lambda trial: _objective(trial, plan),
         callbacks=[optuna.study.MaxTrialsCallback(plan.trials, states=states), _announce],
@@ -210,6 +209,12 @@ def _objective(trial: optuna.Trial, plan: _Plan) -> float:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
     number = trial.number if retried is None else retried
+    for earlier in trial.study.get_trials(deepcopy=False, states=_finished()):
+        if earlier.params == params:  # a sampler may draw a point again: reuse its outcome
+            trial.set_user_attr("repeat_of", earlier.number)
+            if earlier.value is None:
+                raise optuna.TrialPruned(f"as trial {earlier.number}")
+            return earlier.value
     monitored = exp.search.monitor
     best: list[float] = []
 
@@ -243,6 +248,12 @@ def _objective(trial: optuna.Trial, plan: _Plan) -> float:
     return exp.search.objective(results)
 
 
+def _finished() -> tuple[Any, ...]:
+    import optuna
+
+    return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
 def _announce(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     value = "pruned" if trial.value is None else f"{trial.value:.4g}"
     choices = ", ".join(f"{k}={v}" for k, v in trial.params.items())
@@ -267,6 +278,7 @@ def _summary(
                 "seconds": seconds,
                 "last_step": steps[-1] if steps else None,
                 "diverged": t.user_attrs.get("diverged"),
+                "repeat_of": t.user_attrs.get("repeat_of"),
             }
         )
     complete = [r for r in rows if r["state"] == "COMPLETE"]
@@ -304,7 +316,8 @@ def _markdown(s: dict[str, Any]) -> str:
         )
     names = list(s["space"])
     rows = [
-        [t["number"], t["state"].lower() + (" (diverged)" if t["diverged"] else ""),
+        [t["number"], t["state"].lower() + (" (diverged)" if t["diverged"] else "")
+         + ("" if t["repeat_of"] is None else f" (as trial {t['repeat_of']})"),
          "-" if t["value"] is None else f"{t['value']:.4g}",
          *[t["params"].get(k, "-") for k in names], t["seconds"] or "-"]
         for t in s["trials"]

@@ -31,6 +31,8 @@ def test_a_sweep_scores_validation_runs_and_continues_its_study(tmp_path):
     again = run_sweep("faster-pc-table1", trials=3, **kw)
     assert [t["number"] for t in again["trials"]] == [0, 1, 2]
     assert again["trials"][:2] == first["trials"]
+    # the resumed process draws afresh instead of replaying the first process's draws
+    assert again["trials"][2]["params"] != first["trials"][0]["params"]
     report = (out / "report.md").read_text()
     assert "bp_learning_rate" in report and (out / "trials.png").stat().st_size > 0
 
