@@ -228,19 +228,30 @@ def _objective(trial: optuna.Trial, plan: _Plan) -> float:
         if trial.should_prune():
             raise optuna.TrialPruned(f"{monitored} {best[-1]:.4g} by step {step}")
 
-    try:
-        results = run_experiment(
+    def run(resume: bool) -> dict[str, Any]:
+        return run_experiment(
             plan.name,
             out=Path(plan.folder) / "trials" / f"{number:04d}",
             quick=plan.quick,
             seed=plan.seed,
             data_dir=plan.data_dir,
             progress=plan.progress,
-            resume=retried is not None,  # continue the checkpoints of the trial cut short
-            overwrite=retried is None,
+            resume=resume,
+            overwrite=not resume,
             overrides={**plan.fixed, **{k: str(v) for k, v in params.items()}},
             monitor=monitor,
         )
+
+    try:
+        try:  # a retried trial continues the checkpoints of the one cut short...
+            results = run(resume=retried is not None)
+        except RunFolderError as error:
+            if retried is None:
+                raise
+            # ...unless they belong to another run (the experiment's settings changed
+            # with the code in between): then it starts afresh
+            trial.set_user_attr("restarted", " ".join(str(error).split())[:300])
+            results = run(resume=False)
     except FloatingPointError as error:  # a diverging run: the worst outcome, not a crash
         trial.set_user_attr("diverged", " ".join(str(error).split()))
         raise optuna.TrialPruned("diverged") from error
