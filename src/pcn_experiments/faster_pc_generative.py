@@ -10,8 +10,9 @@ clamped, the inferred latent decoded by a forward pass; the loss is the mean squ
 error per pixel against the image.
 
 Results: `best_loss.<init>.<T_train>.<T_eval>` (the lowest test loss over the epochs),
-`test_loss.<init>.<T_train>.<T_eval>` (per epoch); `reconstructions.png` at the smallest
-T_train and T_eval.
+`test_loss.<init>.<T_train>.<T_eval>` (per epoch), `smm.<init>.<T_train>` (SMMs per
+update measured from the compiled step, and cumulative at each evaluation);
+`reconstructions.png` at the smallest T_train and T_eval.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
 import pcn
+from pcn.cost import step_smm
 from pcn.data import batches as data_batches
 from pcn.graph import PCGraph
 
@@ -154,6 +156,7 @@ def run(ctx: RunContext) -> Report:
 
     losses: dict[str, dict[str, dict[str, list[float]]]] = {}
     examples: dict[str, np.ndarray] = {"original": ds.x_test[:8]}
+    smm: dict[str, dict[str, dict[str, Any]]] = {}
     for name in cfg.inits:
         for t_train in cfg.train_inference_steps:
             init = _initialiser(name, cfg)
@@ -168,7 +171,15 @@ def run(ctx: RunContext) -> Report:
                 batch_key=batch_content_key,
             )
             learner = dataclasses.replace(learner, evaluate=_evaluator(step, init, ds.x_test, cfg))
+            first = order(0)[0]
+            measured = step_smm(
+                step, learner.init(), {"x": jnp.asarray(first[0])}, batch_content_key(first)
+            )
             result = fit(learner, epochs=cfg.epochs, ctx=ctx, label=f"{name}-T{t_train}")
+            smm.setdefault(name, {})[str(t_train)] = {
+                "per_update": measured,
+                "cumulative": [measured * s for s in result.history["step"]],
+            }
             losses.setdefault(name, {})[str(t_train)] = {
                 str(t): result.history[f"T{t}"] for t in cfg.eval_inference_steps
             }
@@ -188,6 +199,10 @@ def run(ctx: RunContext) -> Report:
         "config": dataclasses.asdict(cfg),
         "test_loss": losses,
         "best_loss": best,
+        # SMMs per weight update measured from each compiled step, and the training SMMs
+        # behind each epoch's evaluation
+        "smm": smm,
+        "steps": cfg.epochs * len(order(0)),  # weight updates per model
     }
     save_figure(image_grid(examples, ds.image_shape), ctx.out / "reconstructions.png")
     save_figure(_figure(best, cfg), ctx.out / "best_loss.png")

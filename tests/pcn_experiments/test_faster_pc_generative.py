@@ -23,3 +23,8 @@ def test_faster_pc_generative_quick_run_reports_every_pair_of_steps(tmp_path, ch
     assert best["zero"][str(min(tt))][high] < best["zero"][str(min(tt))][low]
     for init in ("memory", "zero", "normal"):
         assert all(best[init][str(t)][high] < 0.08 for t in tt), init
+    # each relaxation step adds a prediction and the error sent back: 2 SMMs (Eq. 5)
+    smm = results["smm"]["zero"]
+    a, b = min(tt), max(tt)
+    assert smm[str(b)]["per_update"] - smm[str(a)]["per_update"] == 2 * (b - a)
+    assert smm[str(a)]["cumulative"][-1] == smm[str(a)]["per_update"] * results["steps"]
