@@ -28,6 +28,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "relu": jax.nn.relu,
     "leaky_relu": jax.nn.leaky_relu,
     "gelu": jax.nn.gelu,
+    "elu": jax.nn.elu,
     "sigmoid": jax.nn.sigmoid,
     "hard_tanh": hard_tanh,
 }
