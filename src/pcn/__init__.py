@@ -78,6 +78,7 @@ from .models import mlp as mlp
 from .options import SGD as SGD
 from .options import FixedSteps as FixedSteps
 from .options import Tolerance as Tolerance
+from .ppc import PPC as PPC
 from .training import accuracy as accuracy
 from .training import predict as predict
 from .training import reconstruct as reconstruct

@@ -8,6 +8,8 @@
   so with the same modules, initial weights and optimiser it is the baseline PC is
   compared with everywhere.
 - `pcn.ZIL` (in `pcn.zero_divergence`): Z-IL, exactly backprop's update by PC dynamics.
+- `pcn.PPC` (in `pcn.ppc`): parallel / incremental PC, a weight step every k value steps
+  (k = 1: iPC; k = T: `IL`'s step).
 
 A new algorithm is one subclass of `AbstractAlgorithm`. `make_train_step` compiles one
 whole step (initialisation, relaxation, weight update) into one XLA program.
