@@ -43,6 +43,7 @@ SAMPLERS = ("tpe", "random", "grid")
 STUDY_FILE = "study.db"
 HEARTBEAT_S = 10  # a running trial's heartbeat; one silent for GRACE_S is failed, then retried
 GRACE_S = 30
+TPE_STARTUP = 10  # Optuna's default: random draws before TPE models the trials
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +171,7 @@ def _study(plan: _Plan, create: bool = False, stream: int = 0) -> optuna.Study:
     elif plan.sampler == "random":
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
-        sampler = optuna.samplers.TPESampler(seed=seed)
+        sampler = optuna.samplers.TPESampler(n_startup_trials=TPE_STARTUP, seed=seed)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4)
     if create:
         return optuna.create_study(
@@ -312,6 +313,9 @@ def _summary(
     }
 
 
+_TPE_NOTE = f"; its first {TPE_STARTUP} draws are uniformly random"
+
+
 def _markdown(s: dict[str, Any]) -> str:
     space = "\n".join(f"- `{k}` in {{{', '.join(map(str, v))}}}" for k, v in s["space"].items())
     fixed = ", ".join(f"`{k}={v}`" for k, v in s["fixed"].items())
@@ -337,9 +341,9 @@ def _markdown(s: dict[str, Any]) -> str:
 
 Objective (maximised): {s["objective"] or "the experiment's search objective"}. Every trial
 runs with {fixed}. Search space ({s["grid_size"]} combinations), sampled by Optuna's
-{s["sampler"]} sampler (seed {s["seed"]}), trials below the median of earlier ones at the
-same evaluation pruned; budget {s["trials_requested"]} trials, {s["seconds"]:.0f} s of trials
-on this machine:
+{s["sampler"]} sampler (seed {s["seed"]}{_TPE_NOTE if s["sampler"] == "tpe" else ""}), trials
+below the median of earlier ones at the same evaluation pruned; budget
+{s["trials_requested"]} trials, {s["seconds"]:.0f} s of trials on this machine:
 
 {space}
 
