@@ -26,7 +26,7 @@ say `validation_accuracy` instead of `test_accuracy`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -37,15 +37,12 @@ from matplotlib.figure import Figure
 
 import pcn
 from pcn._validation import check_choice
-from pcn.cost import step_smm
-from pcn.data import Dataset, stream_aligned_batches
-from pcn.data import batches as data_batches
-from pcn.training import accuracy, supervised_batch
+from pcn.data import Dataset
 
+from .classify import MethodRun, image_graph, train_classifier
 from .common import check_names, check_settings, load_subset
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, Search, choose_config, experiment
-from .trainer import fit, train_step_learner
 
 METHODS = ("bp", "pc_fw", "pc_avg")
 LABELS = {"bp": "BP", "pc_fw": "PC-I_fw", "pc_avg": "PC-I_avg"}
@@ -226,28 +223,6 @@ def paper_smm(method: str, layers: int, steps: int, forward_layers: int = 0) -> 
     return 2 * steps + (layers if method == "pc_fw" else forward_layers)
 
 
-@dataclasses.dataclass(frozen=True)
-class MethodRun:
-    """One trained model: its evaluations, each with the steps, measured SMMs and
-    training seconds behind it."""
-
-    accuracy: list[float]  # %
-    steps: list[int]
-    smm: list[int]
-    seconds: list[float]
-
-    @property
-    def best(self) -> float:
-        return max(self.accuracy)
-
-    def first_reaching(self, target: float, along: Sequence[float]) -> float | None:
-        """`along` at the first evaluation whose accuracy is at least `target`."""
-        for acc, cost in zip(self.accuracy, along, strict=True):
-            if acc >= target:
-                return cost
-        return None
-
-
 def train_method(
     ctx: RunContext,
     cfg: Table1Config,
@@ -259,15 +234,10 @@ def train_method(
     """Train `method` on `ds` (its test arrays are the evaluation set) from seed `seed`;
     returns the run and the measured SMMs per update."""
     hp = hyper(cfg, method)
-    key = jax.random.key(seed)
-    if cfg.architecture == "cnn":
-        graph = pcn.cnn(
-            ds.image_shape, channels=cfg.channels, hidden=cfg.hidden[-1],
-            classes=ds.num_classes, activation=hp["activation"], key=key,
-        )  # fmt: skip
-    else:
-        sizes = (int(np.prod(ds.image_shape)), *cfg.hidden, ds.num_classes)
-        graph = pcn.mlp(sizes, activation=hp["activation"], key=key)
+    graph = image_graph(
+        cfg.architecture, ds, hidden=cfg.hidden, channels=cfg.channels,
+        activation=hp["activation"], key=jax.random.key(seed),
+    )  # fmt: skip
     if method == "bp":
         algorithm: pcn.AbstractAlgorithm = pcn.BP()
     else:
@@ -278,44 +248,11 @@ def train_method(
         )
         algorithm = pcn.IL(hp["steps"], gamma=hp["gamma"], init=init)
     optimizer = optax.adamw(hp["learning_rate"], weight_decay=cfg.weight_decay)
-    step = pcn.make_train_step(graph, algorithm, optimizer)
-    supervised = supervised_batch(ds.num_classes)
-    # a CNN sees images as (channels, height, width); the dataset stores them flat
-    shape = ds.image_shape if cfg.architecture == "cnn" else (-1,)
-
-    def make(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        return supervised(x.reshape(len(x), *shape), y)
-
-    def order(epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        key = seed * 1000 + epoch
-        if method == "pc_avg":
-            aligned = stream_aligned_batches(
-                ds.x_train, ds.y_train, cfg.batch_size, key_or_seed=key,
-                num_classes=ds.num_classes,
-            )  # fmt: skip
-            return list(aligned)
-        return list(data_batches(ds.x_train, ds.y_train, cfg.batch_size, key_or_seed=key))
-
-    learner = train_step_learner(
-        step,
-        graph,
-        order,
-        lambda b: make(*b),
-        lambda g: {"accuracy": accuracy(g, ds.x_test.reshape(len(ds.x_test), *shape), ds.y_test)},
-        key=jax.random.key(seed),
-    )
-    measured = step_smm(step, learner.init(), make(*order(0)[0]))
-    result = fit(
-        learner, epochs=cfg.epochs, ctx=ctx, label=label, evals_per_epoch=cfg.evals_per_epoch
-    )
-    h = result.history
-    run = MethodRun(
-        accuracy=[100 * a for a in h["accuracy"]],
-        steps=list(h["step"]),
-        smm=[measured * s for s in h["step"]],
-        seconds=list(h["seconds"]),
-    )
-    return run, measured
+    return train_classifier(
+        ctx, ds, graph, algorithm, optimizer, epochs=cfg.epochs, batch_size=cfg.batch_size,
+        evals_per_epoch=cfg.evals_per_epoch, seed=seed, label=label,
+        stream_aligned=method == "pc_avg",
+    )  # fmt: skip
 
 
 def split(ds: Dataset, cfg: Table1Config, fraction: float, seed: int) -> Dataset:

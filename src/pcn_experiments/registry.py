@@ -147,6 +147,7 @@ EXPERIMENTS: dict[str, Experiment] = {}
 _SUPPORT_MODULES = frozenset(
     {
         "bench",
+        "classify",
         "cli",
         "common",
         "memory_common",

@@ -4,10 +4,10 @@ measured SMMs and the cost of reaching each relative error."""
 import pytest
 
 from pcn_experiments import run_experiment
+from pcn_experiments.classify import MethodRun
 from pcn_experiments.faster_pc_table1 import (
     FULL,
     RELATIVE_ERRORS,
-    MethodRun,
     paper_smm,
     percent,
     search_space,
