@@ -1,0 +1,55 @@
+"""`table-2-1 --quick`: BP, PC and PPC with early stopping on a validation split."""
+
+import pytest
+
+from pcn_experiments import run_experiment
+from pcn_experiments.table_2_1 import search_space
+
+METHODS = ("bp", "pc", "ppc")
+
+
+@pytest.mark.usefixtures("fashion_mnist_available")
+def test_table_2_1_quick_run_scores_every_method_by_early_stopping(tmp_path, check_outputs):
+    results = run_experiment("table-2-1", out=tmp_path, quick=True, progress=False)
+    row = "fashion-mnist-mlp"
+    check_outputs(
+        tmp_path,
+        results,
+        [f"{row}.test_accuracy.{m}.{s}" for m in METHODS for s in ("mean", "std")]
+        + [f"seconds_per_epoch.{row}.{m}" for m in METHODS]
+        + [f"smm_per_update.{row}.{m}.per_batch" for m in METHODS],
+    )
+    cfg = results["config"]
+    accuracy = results[row]["test_accuracy"]
+    assert all(accuracy[m]["mean"] > 40 for m in METHODS)  # chance is 10
+    # the score is the test accuracy at the best validation evaluation
+    curve = results[row]["curves"]["pc"][0]
+    best = max(range(len(curve["validation"])), key=curve["validation"].__getitem__)
+    assert accuracy["pc"]["seeds"][0] == curve["accuracy"][best]
+    # PPC makes T / k weight updates per batch in one step of the same chain as PC's
+    smm = results["smm_per_update"][row]
+    assert smm["ppc"]["updates_per_batch"] == cfg["ppc_steps"] // cfg["ppc_weight_every"]
+    assert smm["bp"]["per_batch"] == 2 * (len(cfg["mlp_hidden"]) + 1) - 1
+    assert results["seconds_to_bp"][row]["bp"] is not None
+
+
+def test_the_search_space_is_the_thesis_grid_for_one_method_and_row():
+    space = search_space({"methods": "ppc", "rows": "cifar10-cnn"})
+    assert len(space["ppc_learning_rate"]) == 8 and space["ppc_gamma"] == (0.1, 0.5, 1.0)
+    assert len(space["ppc_weight_decay"]) == 4
+    with pytest.raises(ValueError, match="--set methods=M --set rows=R"):
+        search_space({"methods": "ppc"})
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("ppc_weight_every", "3", "must divide `steps`"),
+        ("rows", "imagenet-mlp", "`rows` must list some of"),
+        ("validation", "0", "held out for early stopping"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_setting(tmp_path, setting, value, message):
+    with pytest.raises(ValueError, match=message):
+        run_experiment("table-2-1", out=tmp_path, quick=True, progress=False,
+                       overrides={setting: value})  # fmt: skip
