@@ -205,6 +205,7 @@ SEARCH = Search(
     space=search_space,
     objective=validation_score,
     monitor="accuracy",
+    prune_after=8,  # two epochs at 4 evaluations per epoch
     note="best validation accuracy (%) over the evaluations of one run, 20% of the "
     "training set held out (of Fashion-MNIST's 60,000: 48,000 to train on, 12,000 to score)",
 )

@@ -123,13 +123,15 @@ class Search:
     """How `pcn sweep` searches an experiment's settings: every trial is a run with the
     `fixed` settings (a validation split, one seed, ...) and the user's `--set`, plus one
     choice per setting of `space(those settings)`; `objective(results)` is maximised,
-    and `monitor` names the evaluation of `trainer.fit` reported to the pruner."""
+    and `monitor` names the evaluation of `trainer.fit` reported to the pruner (after
+    `prune_after` evaluations a trial below the median of earlier ones stops)."""
 
     fixed: Mapping[str, str]
     space: Callable[[Mapping[str, str]], Mapping[str, Sequence[Any]]]
     objective: Callable[[Mapping[str, Any]], float]
     monitor: str | None = None
     note: str = ""  # what the objective is, for the report
+    prune_after: int = 4  # evaluations a trial always gets before it may be pruned
 
 
 @dataclasses.dataclass(frozen=True)

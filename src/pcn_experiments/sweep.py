@@ -8,8 +8,8 @@ by a crash or Ctrl-C continues when the same command runs again: finished trials
 kept, and a trial cut short is failed after its heartbeat stops and retried from its
 own checkpoints. `--jobs J` runs trials in J processes sharing that database. A trial
 whose best evaluation so far falls below the median of earlier trials' at the same step
-is pruned (Optuna's `MedianPruner`, after 4 trials); one that diverges is pruned too,
-with the reason kept.
+is pruned (Optuna's `MedianPruner`, from the fifth trial on and never before its
+`Search.prune_after`-th evaluation); one that diverges is pruned too, with the reason kept.
 
 `OUT/results.json`, `OUT/report.md` and `OUT/trials.png` hold every trial, the best
 configuration and the `pcn run` command that trains with it.
@@ -172,7 +172,10 @@ def _study(plan: _Plan, create: bool = False, stream: int = 0) -> optuna.Study:
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
         sampler = optuna.samplers.TPESampler(n_startup_trials=TPE_STARTUP, seed=seed)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=4)
+    exp = get_experiment(plan.name)
+    warmup = exp.search.prune_after if exp.search is not None else 0
+    # steps are evaluation counts (1, 2, ...): no trial is pruned before `warmup` of them
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=warmup - 1)
     if create:
         return optuna.create_study(
             study_name=plan.name, storage=_storage(plan), sampler=sampler, pruner=pruner,
@@ -225,9 +228,9 @@ def _objective(trial: optuna.Trial, plan: _Plan) -> float:
         if monitored is None:
             return
         best.append(max([float(values[monitored]), *best]))
-        trial.report(best[-1], step)
+        trial.report(best[-1], len(best))
         if trial.should_prune():
-            raise optuna.TrialPruned(f"{monitored} {best[-1]:.4g} by step {step}")
+            raise optuna.TrialPruned(f"{monitored} {best[-1]:.4g} by training step {step}")
 
     def run(resume: bool) -> dict[str, Any]:
         return run_experiment(
@@ -267,7 +270,11 @@ def _finished() -> tuple[Any, ...]:
 
 
 def _announce(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    value = "pruned" if trial.value is None else f"{trial.value:.4g}"
+    if trial.state.name == "COMPLETE" and trial.value is not None:
+        value = f"{trial.value:.4g}"
+    else:
+        steps = sorted(trial.intermediate_values)
+        value = f"{trial.state.name.lower()} after {steps[-1] if steps else 0} evaluations"
     choices = ", ".join(f"{k}={v}" for k, v in trial.params.items())
     print(f"trial {trial.number}: {value} ({choices})", flush=True)
 
@@ -285,10 +292,12 @@ def _summary(
             {
                 "number": t.number,
                 "state": t.state.name,
-                "value": t.value,
+                # Optuna gives a pruned trial its last reported evaluation as value: a
+                # monitored number, not the objective
+                "value": t.value if t.state.name == "COMPLETE" else None,
                 "params": t.params,
                 "seconds": seconds,
-                "last_step": steps[-1] if steps else None,
+                "evaluations": steps[-1] if steps else None,
                 "diverged": t.user_attrs.get("diverged"),
                 "repeat_of": t.user_attrs.get("repeat_of"),
             }
