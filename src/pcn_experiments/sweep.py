@@ -175,7 +175,7 @@ def _study(plan: _Plan, create: bool = False, stream: int = 0) -> optuna.Study:
     exp = get_experiment(plan.name)
     warmup = exp.search.prune_after if exp.search is not None else 0
     # steps are evaluation counts (1, 2, ...): no trial is pruned before `warmup` of them
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=warmup - 1)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=warmup)
     if create:
         return optuna.create_study(
             study_name=plan.name, storage=_storage(plan), sampler=sampler, pruner=pruner,
