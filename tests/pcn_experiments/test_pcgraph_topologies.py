@@ -31,3 +31,9 @@ def test_pcgraph_topologies_quick_run_classifies_and_reconstructs(tmp_path, chec
     for model in ("generative", "lateral"):
         assert mse["complete"][model] < mse["complete"]["zero_filled"], model
     assert mse["denoise"]["generative"] < mse["denoise"]["noisy_input"]
+
+
+def test_a_figures_dataset_that_is_not_28x28_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(ValueError, match="list fashion-mnist or mnist first"):
+        run_experiment("pcgraph-topologies", out=tmp_path, quick=True, progress=False,
+                       overrides={"datasets": "cifar10-png,mnist"})  # fmt: skip
