@@ -39,6 +39,7 @@ from .graph import PCGraph
 from .init import AbstractCarryingInitialiser, AbstractInitialiser, forward_init
 from .losses import bp_loss, forward_energy, forward_values
 from .options import Stop, ValueOptimizer, as_stop, value_optimizer_of
+from .parallel import DataParallel
 from .typing import EnergyTrace, Key, Scalar, ValuesIn
 
 Batch = ValuesIn
@@ -382,6 +383,12 @@ class TrainStep:
     catching the error and retrying (say with a smaller value step) works. A relaxation
     whose energy rose over its steps (an unstable value step) gives one warning.
 
+    With `parallel` (`pcn.parallel.data_parallel(devices)`) the step is data parallel:
+    each batch is split over the devices of the mesh (its size a multiple of theirs),
+    the state is replicated on each, and XLA partitions the one program (a relaxation
+    needs no communication; each weight update, one all-reduce). The numbers are those
+    of one device up to the order of the batch sums.
+
     By default the step does not donate the state it is given: the state passed in stays
     valid after the call. `donate=True` lets XLA reuse the state's buffers for the new
     state (one copy of the model and optimiser state in memory instead of two); the
@@ -406,8 +413,10 @@ class TrainStep:
         *,
         donate: bool = False,
         check_finite: bool = True,
+        parallel: DataParallel | None = None,
     ):
         self.algorithm = algorithm
+        self.parallel = parallel
         self.optimizer = optimizer
         self.donate = donate
         self.check_finite = check_finite
@@ -420,7 +429,17 @@ class TrainStep:
         model_leaves, self._treedef = jax.tree.flatten((params, optimizer.init(params)))
         self._model_leaves = len(model_leaves)  # the carry's leaves come after these
         self._carry_treedef = jax.tree.structure(())
-        self._compiled = jax.jit(self._step, donate_argnums=0 if donate else ())
+        donated = 0 if donate else ()
+        if parallel is None:
+            self._compiled = jax.jit(self._step, donate_argnums=donated)
+        else:  # the batch split over the devices, everything else on each of them
+            whole = parallel.replicated
+            self._compiled = jax.jit(
+                self._step,
+                in_shardings=(whole, parallel.split, whole),
+                out_shardings=whole,
+                donate_argnums=donated,
+            )
         # nodes whose data must be probabilities, checked before each (compiled) step
         self._checked_nodes = tuple(n for n in graph.nodes if n.energy.checks_data)
         self._calls = 0
@@ -573,6 +592,8 @@ class TrainStep:
             TypeError: a batch that is not a dict of arrays.
         """
         self._check_batch(batch)
+        if self.parallel is not None:
+            self.parallel.check_batch(batch)
         if self._checked_nodes:
             check_node_data(self._checked_nodes, batch)
         if len(self._unchecked) >= _READ_AT:
@@ -591,7 +612,11 @@ def make_train_step(
     *,
     donate: bool = False,
     check_finite: bool = True,
+    parallel: DataParallel | None = None,
 ) -> TrainStep:
     """One compiled step of `algorithm` with weight optimiser `optimizer` (any optax one)
-    for models shaped like `graph`; `donate` and `check_finite` as in `TrainStep`."""
-    return TrainStep(graph, algorithm, optimizer, donate=donate, check_finite=check_finite)
+    for models shaped like `graph`; `donate`, `check_finite` and `parallel` (data
+    parallel over a mesh, `pcn.parallel.data_parallel`) as in `TrainStep`."""
+    return TrainStep(
+        graph, algorithm, optimizer, donate=donate, check_finite=check_finite, parallel=parallel
+    )
