@@ -40,6 +40,7 @@ from .init import AbstractCarryingInitialiser, AbstractInitialiser, forward_init
 from .losses import bp_loss, forward_energy, forward_values
 from .options import Stop, ValueOptimizer, as_stop, value_optimizer_of
 from .parallel import DataParallel
+from .parallel import current as current_parallel
 from .typing import EnergyTrace, Key, Scalar, ValuesIn
 
 Batch = ValuesIn
@@ -383,7 +384,8 @@ class TrainStep:
     catching the error and retrying (say with a smaller value step) works. A relaxation
     whose energy rose over its steps (an unstable value step) gives one warning.
 
-    With `parallel` (`pcn.parallel.data_parallel(devices)`) the step is data parallel:
+    With `parallel` (`pcn.parallel.data_parallel(devices)`, or by default the one a
+    `pcn.parallel.use` block sets) the step is data parallel:
     each batch is split over the devices of the mesh (its size a multiple of theirs),
     the state is replicated on each, and XLA partitions the one program (a relaxation
     needs no communication; each weight update, one all-reduce). The numbers are those
@@ -416,7 +418,7 @@ class TrainStep:
         parallel: DataParallel | None = None,
     ):
         self.algorithm = algorithm
-        self.parallel = parallel
+        self.parallel = parallel if parallel is not None else current_parallel()
         self.optimizer = optimizer
         self.donate = donate
         self.check_finite = check_finite
@@ -430,13 +432,13 @@ class TrainStep:
         self._model_leaves = len(model_leaves)  # the carry's leaves come after these
         self._carry_treedef = jax.tree.structure(())
         donated = 0 if donate else ()
-        if parallel is None:
+        if self.parallel is None:
             self._compiled = jax.jit(self._step, donate_argnums=donated)
         else:  # the batch split over the devices, everything else on each of them
-            whole = parallel.replicated
+            whole = self.parallel.replicated
             self._compiled = jax.jit(
                 self._step,
-                in_shardings=(whole, parallel.split, whole),
+                in_shardings=(whole, self.parallel.split, whole),
                 out_shardings=whole,
                 donate_argnums=donated,
             )

@@ -12,8 +12,10 @@ all-reduce per update. No `pmap`, no hand-written collectives.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -86,3 +88,24 @@ def data_parallel(
     else:
         chosen = list(devices)
     return DataParallel(jax.make_mesh((len(chosen),), (axis,), devices=chosen), axis)
+
+
+_DEFAULT: contextvars.ContextVar[DataParallel | None] = contextvars.ContextVar(
+    "pcn_default_parallel", default=None
+)
+
+
+@contextlib.contextmanager
+def use(parallel: DataParallel | None) -> Iterator[None]:
+    """Within the block, `make_train_step` without `parallel=` makes data-parallel steps
+    over `parallel` (what `pcn run NAME --devices N` does for a whole experiment)."""
+    token = _DEFAULT.set(parallel)
+    try:
+        yield
+    finally:
+        _DEFAULT.reset(token)
+
+
+def current() -> DataParallel | None:
+    """The data parallelism `make_train_step` uses when given none (see `use`)."""
+    return _DEFAULT.get()

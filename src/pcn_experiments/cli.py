@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -37,11 +38,33 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def force_host_devices(count: int, environ: MutableMapping[str, str]) -> bool:
+    """Ask XLA (before JAX starts) to split a CPU host into `count` devices, unless the
+    flags already say how many; True if the flag was added. Other platforms ignore it."""
+    flags = environ.get("XLA_FLAGS", "")
+    if count <= 1 or "xla_force_host_platform_device_count" in flags:
+        return False
+    environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    return True
+
+
 def _run(args: argparse.Namespace) -> int:
+    # XLA reads the flag when JAX first starts a backend, which nothing has done yet
+    force_host_devices(args.devices, os.environ)
+    from pcn.parallel import data_parallel, use
+
     from . import run_experiment
 
     out = args.out or f"runs/{args.name}"
-    results = run_experiment(
+    parallel = data_parallel(args.devices) if args.devices > 1 else None
+    with use(parallel):
+        results = _run_experiment(run_experiment, args, out)
+    print(f"{args.name}: done in {results['wall_time_s']} s; results.json and report.md in {out}/")
+    return 0
+
+
+def _run_experiment(run_experiment: Callable[..., dict], args: argparse.Namespace, out: str):
+    return run_experiment(
         args.name,
         out=out,
         quick=args.quick,
@@ -52,8 +75,6 @@ def _run(args: argparse.Namespace) -> int:
         overrides=dict(_parse_set(item) for item in args.set),
         overwrite=args.overwrite,
     )
-    print(f"{args.name}: done in {results['wall_time_s']} s; results.json and report.md in {out}/")
-    return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -160,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace the checkpoints of an earlier run in the output folder",
     )
     run.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    run.add_argument(
+        "--devices",
+        type=_count(1),
+        default=1,
+        help="train data parallel over this many devices (a CPU host is split into that many)",
+    )
     run.add_argument(
         "--set",
         action="append",

@@ -17,6 +17,7 @@ from typing import Any
 
 import pcn
 from pcn._validation import check_choice
+from pcn.parallel import current as current_parallel
 
 from .output import to_jsonable, write_json, write_text
 from .run_folder import RunFolderError, claim, locked
@@ -279,6 +280,9 @@ def run_experiment(
                 "overrides": overrides,
                 **report.results,
                 "unread_settings": unread,
+                # data-parallel devices (`pcn run --devices`): not part of the identity, a
+                # run resumes on any count
+                "devices": parallel.size if (parallel := current_parallel()) else 1,
                 "data_sources": ctx.data_sources,
                 "run": ctx.run_record(),
                 "wall_time_s": round(time.perf_counter() - start, 2),

@@ -14,6 +14,7 @@ import textwrap
 import pytest
 
 import pcn
+import pcn.parallel
 
 SCRIPT = textwrap.dedent(
     """
@@ -76,3 +77,15 @@ def test_data_parallel_training_on_8_devices_matches_one_device(precision):
 def test_asking_for_more_devices_than_there_are_names_the_fix():
     with pytest.raises(ValueError, match="xla_force_host_platform_device_count=64"):
         pcn.data_parallel(64)
+
+
+def test_a_use_block_makes_every_step_in_it_data_parallel():
+    import jax
+    import optax
+
+    graph = pcn.mlp((3, 4, 2), key=jax.random.key(0))
+    parallel = pcn.data_parallel(1)
+    with pcn.parallel.use(parallel):
+        inside = pcn.make_train_step(graph, pcn.BP(), optax.sgd(0.1))
+    outside = pcn.make_train_step(graph, pcn.BP(), optax.sgd(0.1))
+    assert inside.parallel is parallel and outside.parallel is None

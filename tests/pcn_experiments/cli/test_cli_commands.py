@@ -1,10 +1,12 @@
-"""The `pcn` command: list, run, demo and bench, and its errors."""
+"""The `pcn` command: list, run (also data parallel), sweep, demo and bench, and its errors."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from pcn_experiments.cli import main
+from pcn_experiments.cli import force_host_devices, main
 
 
 def test_list_names_every_experiment(capsys):
@@ -74,3 +76,23 @@ def test_sweep_of_an_experiment_without_a_search_exits_2_naming_those_with_one(t
     err = capsys.readouterr().err
     assert "digits-mlp declares no hyperparameter search" in err
     assert "faster-pc-table1" in err
+
+
+def test_devices_split_a_cpu_host_unless_the_flags_already_say_how():
+    environ = {"XLA_FLAGS": "--xla_dump_to=/tmp/x"}
+    assert force_host_devices(4, environ)
+    assert environ["XLA_FLAGS"] == "--xla_dump_to=/tmp/x --xla_force_host_platform_device_count=4"
+    assert not force_host_devices(8, environ)  # the user's own count stands
+    assert not force_host_devices(1, {})
+
+
+def test_run_with_devices_trains_data_parallel_in_a_fresh_process(tmp_path):
+    # a fresh process: XLA splits the host only before JAX starts a backend
+    done = subprocess.run(
+        [sys.executable, "-m", "pcn_experiments.cli", "run", "digits-mlp", "--quick",
+         "--devices", "2", "--no-progress", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["devices"] == 2 and results["test_accuracy"]["pc"] > 0.5
