@@ -600,7 +600,10 @@ class TrainStep:
             check_node_data(self._checked_nodes, batch)
         if len(self._unchecked) >= _READ_AT:
             self._report(wait=len(self._unchecked) >= _MOST_UNCHECKED)
-        leaves, info, status = self._compiled(state.leaves, batch, key)
+        leaves = state.leaves
+        if self.parallel is not None:  # a state from another mesh (or one device) moves here
+            leaves = jax.device_put(leaves, self.parallel.replicated)
+        leaves, info, status = self._compiled(leaves, batch, key)
         self._calls += 1
         if self.check_finite:
             self._unchecked.append((self._calls, status))
