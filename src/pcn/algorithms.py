@@ -603,6 +603,7 @@ class TrainStep:
         leaves = state.leaves
         if self.parallel is not None:  # a state from another mesh (or one device) moves here
             leaves = jax.device_put(leaves, self.parallel.replicated)
+            batch = self.parallel.place_batch(batch)
         leaves, info, status = self._compiled(leaves, batch, key)
         self._calls += 1
         if self.check_finite:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -48,15 +48,53 @@ def force_host_devices(count: int, environ: MutableMapping[str, str]) -> bool:
     return True
 
 
+def distributed_settings(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[str, int, int] | None:
+    """(coordinator, number of processes, this process's id) from the options, each
+    defaulting to PCN_COORDINATOR / PCN_NUM_PROCESSES / PCN_PROCESS_ID; None if none is
+    given.
+
+    Raises:
+        ValueError: some but not all three given, or a count that is not an integer.
+    """
+    coordinator = args.coordinator or environ.get("PCN_COORDINATOR") or None
+    count = (
+        args.num_processes if args.num_processes is not None else environ.get("PCN_NUM_PROCESSES")
+    )
+    rank = args.process_id if args.process_id is not None else environ.get("PCN_PROCESS_ID")
+    given = {"--coordinator": coordinator, "--num-processes": count, "--process-id": rank}
+    missing = [k for k, v in given.items() if v is None or v == ""]
+    if len(missing) == 3:
+        return None
+    if missing or coordinator is None or count is None or rank is None:
+        raise ValueError(
+            f"A multi-process run needs {', '.join(given)}; missing {', '.join(missing)} "
+            "(or PCN_COORDINATOR, PCN_NUM_PROCESSES, PCN_PROCESS_ID in the environment)."
+        )
+    try:
+        return coordinator, int(count), int(rank)
+    except ValueError:
+        raise ValueError(
+            f"--num-processes and --process-id must be integers, got {count!r} and {rank!r}."
+        ) from None
+
+
 def _run(args: argparse.Namespace) -> int:
+    distributed = distributed_settings(args, os.environ)
     # XLA reads the flag when JAX first starts a backend, which nothing has done yet
     force_host_devices(args.devices, os.environ)
-    from pcn.parallel import data_parallel, use
+    from pcn.parallel import data_parallel, initialize_distributed, use
 
     from . import run_experiment
 
     out = args.out or f"runs/{args.name}"
     parallel = data_parallel(args.devices) if args.devices > 1 else None
+    if distributed is not None:
+        initialize_distributed(*distributed)
+        parallel = data_parallel()  # every process's devices
+        if distributed[2] > 0:  # process 0 writes the record; the others, their checkpoints
+            out = f"{out}/process-{distributed[2]}"
     with use(parallel):
         results = _run_experiment(run_experiment, args, out)
     print(f"{args.name}: done in {results['wall_time_s']} s; results.json and report.md in {out}/")
@@ -186,6 +224,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_count(1),
         default=1,
         help="train data parallel over this many devices (a CPU host is split into that many)",
+    )
+    run.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="multi-process run (jax.distributed): process 0's address (or PCN_COORDINATOR)",
+    )
+    run.add_argument("--num-processes", type=_count(1), default=None, help="(or PCN_NUM_PROCESSES)")
+    run.add_argument(
+        "--process-id", type=_count(0), default=None, help="0 .. N-1 (or PCN_PROCESS_ID)"
     )
     run.add_argument(
         "--set",

@@ -96,3 +96,11 @@ def test_run_with_devices_trains_data_parallel_in_a_fresh_process(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["devices"] == 2 and results["test_accuracy"]["pc"] > 0.5
+
+
+def test_a_multi_process_run_missing_a_setting_exits_2_naming_it(capsys, monkeypatch):
+    monkeypatch.delenv("PCN_NUM_PROCESSES", raising=False)
+    monkeypatch.setenv("PCN_PROCESS_ID", "0")
+    code = main(["run", "digits-mlp", "--quick", "--coordinator", "127.0.0.1:1234"])
+    assert code == 2
+    assert "missing --num-processes" in capsys.readouterr().err
