@@ -144,6 +144,11 @@ def _parse_set(item: str) -> tuple[str, str]:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.bench == "scaling":
+        from .bench import scaling
+
+        scaling.run(as_json=args.json, steps=args.steps, warmup=args.warmup)
+        return 0
     if args.bench == "pcgraph-layered":
         from .bench import pcgraph_layered
 
@@ -287,6 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
     layered.add_argument("--data-dir", type=_folder, default=None)
     layered.add_argument("--debug", action="store_true", help="show the traceback of an error")
     layered.set_defaults(func=_bench)
+    scaling = bench_sub.add_parser(
+        "scaling", help="data-parallel steps per second on 1, 2, 4, 8 devices"
+    )
+    scaling.add_argument("--json", action="store_true", help="print one JSON object")
+    scaling.add_argument("--steps", type=_count(1), default=50)
+    scaling.add_argument("--warmup", type=_count(0), default=5)
+    scaling.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    scaling.set_defaults(func=_bench)
     return parser
 
 
