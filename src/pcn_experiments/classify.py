@@ -14,6 +14,7 @@ import numpy as np
 import optax
 
 import pcn
+from pcn.algorithms import TrainStep
 from pcn.cost import step_smm
 from pcn.data import Dataset, stream_aligned_batches
 from pcn.data import batches as data_batches
@@ -88,11 +89,22 @@ def train_classifier(
     label: str,
     stream_aligned: bool = False,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
+    compiled: dict[Any, TrainStep] | None = None,
+    compiled_key: Any = None,
 ) -> tuple[MethodRun, int]:
     """Train `graph` by `algorithm` on `ds`'s training set (shuffled batches, or
     stream-aligned ones), evaluating on its test set (and on `validation`) by the forward
-    pass; returns the run and the measured SMMs per weight update."""
-    step = pcn.make_train_step(graph, algorithm, optimizer)
+    pass; returns the run and the measured SMMs per weight update.
+
+    `compiled` keeps the step made for `compiled_key` for later runs of the same
+    algorithm, optimiser and graph shapes (other seeds, data fractions): they reuse its
+    compiled program instead of compiling their own."""
+    if compiled is not None and compiled_key in compiled:
+        step = compiled[compiled_key]
+    else:
+        step = pcn.make_train_step(graph, algorithm, optimizer)
+        if compiled is not None:
+            compiled[compiled_key] = step
     supervised = supervised_batch(ds.num_classes)
     # a CNN sees images as (channels, height, width); the dataset stores them flat
     shape = tuple(graph.node("x").shape)

@@ -237,9 +237,11 @@ def train_method(
     method: str,
     seed: int,
     label: str,
+    compiled: dict[Any, Any] | None = None,
 ) -> tuple[MethodRun, int]:
     """Train `method` on `ds` (its test arrays are the evaluation set) from seed `seed`;
-    returns the run and the measured SMMs per update."""
+    returns the run and the measured SMMs per update (`compiled`: the steps compiled so
+    far, by method)."""
     hp = hyper(cfg, method)
     graph = image_graph(
         cfg.architecture, ds, hidden=cfg.hidden, channels=cfg.channels,
@@ -258,7 +260,7 @@ def train_method(
     return train_classifier(
         ctx, ds, graph, algorithm, optimizer, epochs=cfg.epochs, batch_size=cfg.batch_size,
         evals_per_epoch=cfg.evals_per_epoch, seed=seed, label=label,
-        stream_aligned=method == "pc_avg",
+        stream_aligned=method == "pc_avg", compiled=compiled, compiled_key=method,
     )  # fmt: skip
 
 
@@ -284,6 +286,7 @@ def run_grid(ctx: RunContext, cfg: Table1Config) -> dict[str, Any]:
     out: dict[str, Any] = {"score": score, "config": dataclasses.asdict(cfg)}
     layers = hidden_layers(cfg) + 1
     measured_smm: dict[str, int] = {}
+    compiled: dict[Any, Any] = {}  # one compiled step per method (the shapes are the same)
     for name in cfg.datasets:
         ds = load_subset(name, ctx, train=cfg.train, test=cfg.test)
         table: dict[str, Any] = {}
@@ -297,7 +300,9 @@ def run_grid(ctx: RunContext, cfg: Table1Config) -> dict[str, Any]:
                     seed = ctx.seed + s
                     part = split(ds, cfg, fraction, seed)
                     label = f"{name}-{fraction}-{method}-s{seed}"
-                    run, measured_smm[method] = train_method(ctx, cfg, part, method, seed, label)
+                    run, measured_smm[method] = train_method(
+                        ctx, cfg, part, method, seed, label, compiled
+                    )
                     runs.setdefault(method, []).append(run)
             f = percent(fraction)
             table[f] = {m: _summary([r.best for r in rs]) for m, rs in runs.items()}

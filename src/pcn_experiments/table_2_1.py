@@ -230,6 +230,7 @@ def run(ctx: RunContext) -> Report:
         ds = load_subset(dataset, ctx, train=cfg.train, test=cfg.test)
         runs: dict[str, list[MethodRun]] = {}
         smm: dict[str, int] = {}
+        compiled: dict[Any, Any] = {}  # one compiled step per method of the row
         for method in cfg.methods:
             hp = settings(cfg, method)
             for s in range(cfg.seeds):
@@ -241,6 +242,7 @@ def run(ctx: RunContext) -> Report:
                     optimizer, epochs=cfg.epochs, batch_size=cfg.batch_size,
                     evals_per_epoch=cfg.evals_per_epoch, seed=seed,
                     label=f"{row}-{method}-s{seed}", validation=validation,
+                    compiled=compiled, compiled_key=method,
                 )  # fmt: skip
                 runs.setdefault(method, []).append(result)
         updates = {m: _updates_per_batch(cfg, m) for m in cfg.methods}
