@@ -78,8 +78,9 @@ from .models import mlp as mlp
 from .options import SGD as SGD
 from .options import FixedSteps as FixedSteps
 from .options import Tolerance as Tolerance
-from .parallel import DataParallel as DataParallel
+from .parallel import Parallel as Parallel
 from .parallel import data_parallel as data_parallel
+from .parallel import model_parallel as model_parallel
 from .ppc import PPC as PPC
 from .training import accuracy as accuracy
 from .training import predict as predict

@@ -39,7 +39,7 @@ from .graph import PCGraph
 from .init import AbstractCarryingInitialiser, AbstractInitialiser, forward_init
 from .losses import bp_loss, forward_energy, forward_values
 from .options import Stop, ValueOptimizer, as_stop, value_optimizer_of
-from .parallel import DataParallel
+from .parallel import Parallel
 from .parallel import current as current_parallel
 from .typing import EnergyTrace, Key, Scalar, ValuesIn
 
@@ -415,7 +415,7 @@ class TrainStep:
         *,
         donate: bool = False,
         check_finite: bool = True,
-        parallel: DataParallel | None = None,
+        parallel: Parallel | None = None,
     ):
         self.algorithm = algorithm
         self.parallel = parallel if parallel is not None else current_parallel()
@@ -431,17 +431,9 @@ class TrainStep:
         model_leaves, self._treedef = jax.tree.flatten((params, optimizer.init(params)))
         self._model_leaves = len(model_leaves)  # the carry's leaves come after these
         self._carry_treedef = jax.tree.structure(())
-        donated = 0 if donate else ()
-        if self.parallel is None:
-            self._compiled = jax.jit(self._step, donate_argnums=donated)
-        else:  # the batch split over the devices, everything else on each of them
-            whole = self.parallel.replicated
-            self._compiled = jax.jit(
-                self._step,
-                in_shardings=(whole, self.parallel.split, whole),
-                out_shardings=whole,
-                donate_argnums=donated,
-            )
+        self._compiled = jax.jit(self._step, donate_argnums=0 if donate else ())
+        # a parallel step is compiled for the shardings of its state (`_on_mesh`)
+        self._sharded: dict[tuple, Any] = {}
         # nodes whose data must be probabilities, checked before each (compiled) step
         self._checked_nodes = tuple(n for n in graph.nodes if n.energy.checks_data)
         self._calls = 0
@@ -550,6 +542,23 @@ class TrainStep:
             status = status + jnp.where(rose, _ROSE, 0).astype(jnp.int32)
         return TrainState(new), info, status
 
+    def _on_mesh(self, leaves: tuple[jax.Array, ...]) -> tuple[tuple[jax.Array, ...], Any]:
+        """The state moved to its shardings on the mesh (a state from another mesh or one
+        device moves too), and the step compiled for them: the batch split over the data
+        axis, the state kept where it is."""
+        assert self.parallel is not None
+        shardings = tuple(self.parallel.leaf_sharding(leaf) for leaf in leaves)
+        if shardings not in self._sharded:
+            whole = self.parallel.replicated
+            self._sharded[shardings] = jax.jit(
+                self._step,
+                in_shardings=(shardings, self.parallel.split, whole),
+                out_shardings=(TrainState(shardings), whole, whole),
+                donate_argnums=0 if self.donate else (),
+            )
+        self._compiled = self._sharded[shardings]
+        return jax.device_put(leaves, shardings), self._compiled
+
     def _check_batch(self, batch: Batch) -> None:
         """Host-side checks that need no data (kinds, sizes, missing outputs)."""
         if not isinstance(batch, Mapping):
@@ -600,11 +609,11 @@ class TrainStep:
             check_node_data(self._checked_nodes, batch)
         if len(self._unchecked) >= _READ_AT:
             self._report(wait=len(self._unchecked) >= _MOST_UNCHECKED)
-        leaves = state.leaves
-        if self.parallel is not None:  # a state from another mesh (or one device) moves here
-            leaves = jax.device_put(leaves, self.parallel.replicated)
+        leaves, compiled = state.leaves, self._compiled
+        if self.parallel is not None:
+            leaves, compiled = self._on_mesh(leaves)
             batch = self.parallel.place_batch(batch)
-        leaves, info, status = self._compiled(leaves, batch, key)
+        leaves, info, status = compiled(leaves, batch, key)
         self._calls += 1
         if self.check_finite:
             self._unchecked.append((self._calls, status))
@@ -618,7 +627,7 @@ def make_train_step(
     *,
     donate: bool = False,
     check_finite: bool = True,
-    parallel: DataParallel | None = None,
+    parallel: Parallel | None = None,
 ) -> TrainStep:
     """One compiled step of `algorithm` with weight optimiser `optimizer` (any optax one)
     for models shaped like `graph`; `donate`, `check_finite` and `parallel` (data

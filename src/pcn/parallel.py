@@ -1,8 +1,9 @@
-"""Data-parallel training on JAX's own sharding: the batch is split over the devices of
-a mesh axis, the weights, optimiser state and carry are replicated, and XLA partitions
-the one compiled step. A relaxation moves each example's values by its own errors, so
-it needs no communication; the weight update averages over the batch, which becomes one
-all-reduce per update. No `pmap`, no hand-written collectives. Across processes
+"""Data- and model-parallel training on JAX's own sharding: the batch is split over the
+devices of a mesh axis, the weights, optimiser state and carry are replicated (or, with
+a model axis, large weights split over it), and XLA partitions the one compiled step.
+A relaxation moves each example's values by its own errors, so it needs no
+communication; the weight update averages over the batch, which becomes one all-reduce
+per update. No `pmap`, no hand-written collectives. Across processes
 (`initialize_distributed`, on `jax.distributed`) the same step spans every process's
 devices.
 
@@ -28,11 +29,17 @@ from ._validation import check_at_least
 
 
 @dataclasses.dataclass(frozen=True)
-class DataParallel:
-    """A mesh and the axis the batch is split over."""
+class Parallel:
+    """A mesh, the axis the batch is split over and, optionally, the axis that large
+    weights (and their optimiser state) are split over by their first dimension: those
+    of at least `shard_above` entries whose first dimension the axis divides (a layer's
+    outputs; the fully connected PC graph's n x n matrix). XLA inserts the gathers and
+    reductions the sharded products need."""
 
     mesh: Mesh
     axis: str = "data"
+    model_axis: str | None = None
+    shard_above: int = 1 << 16
 
     @property
     def size(self) -> int:
@@ -48,6 +55,16 @@ class DataParallel:
     def split(self) -> NamedSharding:
         """The leading (example) axis split over the mesh axis: a batch's sharding."""
         return NamedSharding(self.mesh, PartitionSpec(self.axis))
+
+    def leaf_sharding(self, leaf: Any) -> NamedSharding:
+        """Where one array of the state lives: split over the model axis if it is large
+        and its first dimension divides, else on every device."""
+        if self.model_axis is None or not getattr(leaf, "ndim", 0):
+            return self.replicated
+        parts = int(self.mesh.shape[self.model_axis])
+        if leaf.size < self.shard_above or leaf.shape[0] % parts:
+            return self.replicated
+        return NamedSharding(self.mesh, PartitionSpec(self.model_axis))
 
     @property
     def spans_processes(self) -> bool:
@@ -80,9 +97,7 @@ class DataParallel:
                 )
 
 
-def data_parallel(
-    devices: int | Sequence[Any] | None = None, *, axis: str = "data"
-) -> DataParallel:
+def data_parallel(devices: int | Sequence[Any] | None = None, *, axis: str = "data") -> Parallel:
     """A one-axis mesh over `devices` (a count of the first local devices, a list of
     devices, or all of them) for `make_train_step(..., parallel=...)`.
 
@@ -108,7 +123,22 @@ def data_parallel(
     # batch becomes its all-reduce) without sharding annotations in the model's code
     auto = (jax.sharding.AxisType.Auto,)
     mesh = jax.make_mesh((len(chosen),), (axis,), axis_types=auto, devices=chosen)
-    return DataParallel(mesh, axis)
+    return Parallel(mesh, axis)
+
+
+def model_parallel(data: int, model: int, *, shard_above: int = 1 << 16) -> Parallel:
+    """A (data x model) mesh of the first data * model devices: batches split over
+    `data`, weights of at least `shard_above` entries split over `model`.
+
+    Raises:
+        ValueError: more devices asked for than there are.
+    """
+    check_at_least("data", data, 1)
+    check_at_least("model", model, 1)
+    devices = data_parallel(data * model).mesh.devices.flat  # names a shortage
+    auto = (jax.sharding.AxisType.Auto,) * 2
+    mesh = jax.make_mesh((data, model), ("data", "model"), axis_types=auto, devices=list(devices))
+    return Parallel(mesh, "data", "model", shard_above)
 
 
 def _global(value: Any, sharding: NamedSharding) -> jax.Array:
@@ -142,13 +172,13 @@ def initialize_distributed(coordinator: str, num_processes: int, process_id: int
     jax.distributed.initialize(coordinator, num_processes=num_processes, process_id=process_id)
 
 
-_DEFAULT: contextvars.ContextVar[DataParallel | None] = contextvars.ContextVar(
+_DEFAULT: contextvars.ContextVar[Parallel | None] = contextvars.ContextVar(
     "pcn_default_parallel", default=None
 )
 
 
 @contextlib.contextmanager
-def use(parallel: DataParallel | None) -> Iterator[None]:
+def use(parallel: Parallel | None) -> Iterator[None]:
     """Within the block, `make_train_step` without `parallel=` makes data-parallel steps
     over `parallel` (what `pcn run NAME --devices N` does for a whole experiment)."""
     token = _DEFAULT.set(parallel)
@@ -158,6 +188,6 @@ def use(parallel: DataParallel | None) -> Iterator[None]:
         _DEFAULT.reset(token)
 
 
-def current() -> DataParallel | None:
+def current() -> Parallel | None:
     """The data parallelism `make_train_step` uses when given none (see `use`)."""
     return _DEFAULT.get()

@@ -1,8 +1,8 @@
 """Data-parallel training (`make_train_step(..., parallel=data_parallel(n))`): on a forced
 8-device CPU mesh, 50 steps of IL (also with a carrying initialiser) and BP equal one
 device's to 1e-5 relative in float32 and 1e-12 in float64, and each update is one
-all-reduce. The mesh needs XLA_FLAGS before JAX starts, so the check runs in a child
-process."""
+all-reduce; with the weights split over a model axis too (`model_parallel`), the same.
+The mesh needs XLA_FLAGS before JAX starts, so the check runs in a child process."""
 
 from __future__ import annotations
 
@@ -48,6 +48,20 @@ SCRIPT = textwrap.dedent(
         hlo = step._compiled.lower(state.leaves, batches[0], None).compile().as_text()
         assert "all-reduce" in hlo, name  # the batch really is split over the devices
         print(name, "ok")
+    # weights split over a model axis too (4 x 2 mesh): the same numbers
+    for name, algorithm in (("IL", pcn.IL(5, gamma=0.1)), ("BP", pcn.BP())):
+        trained = []
+        for parallel in (None, pcn.model_parallel(4, 2, shard_above=0)):
+            step = pcn.make_train_step(graph, algorithm, optax.adam(1e-2), parallel=parallel)
+            state = step.init(graph)
+            for i in range(50):
+                state, info = step(state, batches[i % 5])
+            trained.append(step.graph(state))
+        for a, b in zip(jax.tree.leaves(trained[0]), jax.tree.leaves(trained[1]), strict=True):
+            assert float(jnp.max(jnp.abs(a - b))) <= tol * float(jnp.max(jnp.abs(a))), name
+        specs = {str(leaf.sharding.spec) for leaf in jax.tree.leaves(trained[1])}
+        assert specs == {"P('model',)"}, specs
+        print(name, "model-parallel ok")
     step = pcn.make_train_step(graph, pcn.BP(), optax.sgd(0.1), parallel=pcn.data_parallel(8))
     try:
         step(step.init(graph), {k: v[:30] for k, v in batches[0].items()})
@@ -66,10 +80,12 @@ def test_data_parallel_training_on_8_devices_matches_one_device(precision):
         timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split("\n")[:4] == [
+    assert done.stdout.split("\n")[:6] == [
         "IL ok",
         "BP ok",
         "IL-average ok",
+        "IL model-parallel ok",
+        "BP model-parallel ok",
         "uneven batch refused",
     ]
 
