@@ -553,7 +553,8 @@ class TrainStep:
             self._sharded[shardings] = jax.jit(
                 self._step,
                 in_shardings=(shardings, self.parallel.split, whole),
-                out_shardings=(TrainState(shardings), whole, whole),
+                # the state comes back as a TrainState of leaves sharded as they went in
+                out_shardings=(TrainState(shardings), whole, whole),  # type: ignore[arg-type]
                 donate_argnums=0 if self.donate else (),
             )
         self._compiled = self._sharded[shardings]
