@@ -147,7 +147,96 @@ class AbstractAlgorithm(eqx.Module):
         return graph, opt_state, carry, info
 
 
-class IL(AbstractAlgorithm):
+class AbstractRelaxingAlgorithm(AbstractAlgorithm):
+    """An algorithm that starts the free values with an initialiser (`init`, which may
+    carry values from batch to batch) and then relaxes them and updates the weights
+    (`_train_on`): the batch checks, the carry and the `step` / `step_carrying` plumbing
+    that `IL` and `pcn.PPC` share."""
+
+    init: eqx.AbstractVar[AbstractInitialiser]
+
+    @abc.abstractmethod
+    def _train_on(
+        self,
+        graph: PCGraph,
+        opt_state: optax.OptState,
+        batch: Batch,
+        values: dict[str, jax.Array],
+        optimizer: optax.GradientTransformation,
+        at_prediction: bool,
+    ) -> tuple[PCGraph, optax.OptState, StepInfo, dict[str, jax.Array]]:
+        """From the started `values` (at their predictions, if `at_prediction`): relax,
+        update the weights; return the graph, optimiser state, info and relaxed values."""
+
+    def step(
+        self,
+        graph: PCGraph,
+        opt_state: optax.OptState,
+        batch: Batch,
+        *,
+        optimizer: optax.GradientTransformation,
+        key: Key | None = None,
+    ) -> tuple[PCGraph, optax.OptState, StepInfo]:
+        """Clamp the nodes in `batch`, start the rest with `init`, relax and update."""
+        if self.carries:
+            raise TypeError(
+                f"{type(self).__name__}(init={type(self.init).__name__}(...)) carries values "
+                "from batch to batch, so it trains through `make_train_step` (whose state "
+                f"carries them), not `{type(self).__name__}.step`."
+            )
+        check_batch(graph, batch)
+        check_free_nodes(graph, frozenset(batch))
+        values = self.init(graph, batch, key=key)
+        at_prediction = getattr(self.init, "starts_at_prediction", False)
+        graph, opt_state, info, _ = self._train_on(
+            graph, opt_state, batch, values, optimizer, at_prediction
+        )
+        return graph, opt_state, info
+
+    @property
+    def carries(self) -> bool:
+        """Whether the initialiser carries values from batch to batch."""
+        return isinstance(self.init, AbstractCarryingInitialiser)
+
+    def start_carry(self, graph: PCGraph, batch: Batch | None, *, key: Key | None = None) -> Any:
+        """A carrying initialiser's state before the first batch (else nothing)."""
+        if not isinstance(self.init, AbstractCarryingInitialiser):
+            return ()
+        if batch is None:
+            raise ValueError(
+                f"{type(self).__name__}(init={type(self.init).__name__}(...)) carries values "
+                "from batch to batch and starts from the first one: pass it, "
+                "`step.init(graph, batch=first_batch)`."
+            )
+        check_batch(graph, batch)
+        return self.init.start(graph, batch, key=key)
+
+    def step_carrying(
+        self,
+        graph: PCGraph,
+        opt_state: optax.OptState,
+        carry: Any,
+        batch: Batch,
+        *,
+        optimizer: optax.GradientTransformation,
+        key: Key | None = None,
+    ) -> tuple[PCGraph, optax.OptState, Any, StepInfo]:
+        """`step`, the values started from (and the carry advanced by) a carrying
+        initialiser."""
+        if not isinstance(self.init, AbstractCarryingInitialiser):
+            return super().step_carrying(
+                graph, opt_state, carry, batch, optimizer=optimizer, key=key
+            )
+        check_batch(graph, batch)
+        check_free_nodes(graph, frozenset(batch))
+        values = self.init.initialise(carry, graph, batch, key=key)
+        new_graph, opt_state, info, relaxed = self._train_on(
+            graph, opt_state, batch, values, optimizer, False
+        )
+        return new_graph, opt_state, self.init.advance(carry, graph, batch, relaxed), info
+
+
+class IL(AbstractRelaxingAlgorithm):
     """Inference learning: relax the values until `stop` (T steps), then one weight
     update (or `weight_updates` of them at the same relaxed values)."""
 
@@ -192,73 +281,7 @@ class IL(AbstractAlgorithm):
         self.weight_updates = weight_updates
         self.record_energy = record_energy
 
-    def step(
-        self,
-        graph: PCGraph,
-        opt_state: optax.OptState,
-        batch: Batch,
-        *,
-        optimizer: optax.GradientTransformation,
-        key: Key | None = None,
-    ) -> tuple[PCGraph, optax.OptState, StepInfo]:
-        """Clamp the nodes in `batch`, relax the rest, update the weights."""
-        if self.carries:
-            raise TypeError(
-                f"IL(init={type(self.init).__name__}(...)) carries values from batch to batch, "
-                "so it trains through `make_train_step` (whose state carries them), not "
-                "`IL.step`."
-            )
-        check_batch(graph, batch)
-        check_free_nodes(graph, frozenset(batch))
-        values = self.init(graph, batch, key=key)
-        at_prediction = getattr(self.init, "starts_at_prediction", False)
-        graph, opt_state, info, _ = self._relax_and_update(
-            graph, opt_state, batch, values, optimizer, at_prediction
-        )
-        return graph, opt_state, info
-
-    @property
-    def carries(self) -> bool:
-        """Whether the initialiser carries values from batch to batch."""
-        return isinstance(self.init, AbstractCarryingInitialiser)
-
-    def start_carry(self, graph: PCGraph, batch: Batch | None, *, key: Key | None = None) -> Any:
-        """A carrying initialiser's state before the first batch (else nothing)."""
-        if not isinstance(self.init, AbstractCarryingInitialiser):
-            return ()
-        if batch is None:
-            raise ValueError(
-                f"IL(init={type(self.init).__name__}(...)) carries values from batch to batch "
-                "and starts from the first one: pass it, `step.init(graph, batch=first_batch)`."
-            )
-        check_batch(graph, batch)
-        return self.init.start(graph, batch, key=key)
-
-    def step_carrying(
-        self,
-        graph: PCGraph,
-        opt_state: optax.OptState,
-        carry: Any,
-        batch: Batch,
-        *,
-        optimizer: optax.GradientTransformation,
-        key: Key | None = None,
-    ) -> tuple[PCGraph, optax.OptState, Any, StepInfo]:
-        """`step`, the values started from (and the carry advanced by) a carrying
-        initialiser."""
-        if not isinstance(self.init, AbstractCarryingInitialiser):
-            return super().step_carrying(
-                graph, opt_state, carry, batch, optimizer=optimizer, key=key
-            )
-        check_batch(graph, batch)
-        check_free_nodes(graph, frozenset(batch))
-        values = self.init.initialise(carry, graph, batch, key=key)
-        new_graph, opt_state, info, relaxed = self._relax_and_update(
-            graph, opt_state, batch, values, optimizer, False
-        )
-        return new_graph, opt_state, self.init.advance(carry, graph, batch, relaxed), info
-
-    def _relax_and_update(
+    def _train_on(
         self,
         graph: PCGraph,
         opt_state: optax.OptState,

@@ -24,18 +24,17 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._checks import check_batch, check_free_nodes
 from ._engine import _as_optax
 from ._typed import apply_updates, total
 from ._validation import check_at_least
-from .algorithms import AbstractAlgorithm, StepInfo
+from .algorithms import AbstractRelaxingAlgorithm, StepInfo
 from .graph import PCGraph, Values
-from .init import AbstractCarryingInitialiser, AbstractInitialiser, forward_init
+from .init import AbstractInitialiser, forward_init
 from .options import ValueOptimizer, value_optimizer_of
-from .typing import Key, ValuesIn
+from .typing import ValuesIn
 
 
-class PPC(AbstractAlgorithm):
+class PPC(AbstractRelaxingAlgorithm):
     """Parallel / incremental PC: T value steps per batch, a weight step every
     `weight_every` of them (1: iPC; T: `IL`'s schedule, the same step)."""
 
@@ -78,75 +77,16 @@ class PPC(AbstractAlgorithm):
         self.init = init
         self.record_energy = record_energy
 
-    @property
-    def carries(self) -> bool:
-        """Whether the initialiser carries values from batch to batch."""
-        return isinstance(self.init, AbstractCarryingInitialiser)
-
-    def step(
+    def _train_on(
         self,
         graph: PCGraph,
         opt_state: optax.OptState,
         batch: ValuesIn,
-        *,
+        values: dict[str, jax.Array],
         optimizer: optax.GradientTransformation,
-        key: Key | None = None,
-    ) -> tuple[PCGraph, optax.OptState, StepInfo]:
-        """Clamp the nodes in `batch`, then T value steps and T / k weight steps."""
-        if self.carries:
-            raise TypeError(
-                f"PPC(init={type(self.init).__name__}(...)) carries values from batch to "
-                "batch, so it trains through `make_train_step`, not `PPC.step`."
-            )
-        check_batch(graph, batch)
-        check_free_nodes(graph, frozenset(batch))
-        values = self.init(graph, batch, key=key)
-        graph, opt_state, info, _ = self._run(graph, opt_state, batch, values, optimizer)
-        return graph, opt_state, info
-
-    def start_carry(self, graph: PCGraph, batch: ValuesIn | None, *, key: Key | None = None) -> Any:
-        """A carrying initialiser's state before the first batch (else nothing)."""
-        if not isinstance(self.init, AbstractCarryingInitialiser):
-            return ()
-        if batch is None:
-            raise ValueError(
-                f"PPC(init={type(self.init).__name__}(...)) carries values from batch to "
-                "batch and starts from the first one: pass it, "
-                "`step.init(graph, batch=first_batch)`."
-            )
-        check_batch(graph, batch)
-        return self.init.start(graph, batch, key=key)
-
-    def step_carrying(
-        self,
-        graph: PCGraph,
-        opt_state: optax.OptState,
-        carry: Any,
-        batch: ValuesIn,
-        *,
-        optimizer: optax.GradientTransformation,
-        key: Key | None = None,
-    ) -> tuple[PCGraph, optax.OptState, Any, StepInfo]:
-        """`step`, the values started from (and the carry advanced by) a carrying
-        initialiser."""
-        if not isinstance(self.init, AbstractCarryingInitialiser):
-            return super().step_carrying(
-                graph, opt_state, carry, batch, optimizer=optimizer, key=key
-            )
-        check_batch(graph, batch)
-        check_free_nodes(graph, frozenset(batch))
-        values = self.init.initialise(carry, graph, batch, key=key)
-        new_graph, opt_state, info, relaxed = self._run(graph, opt_state, batch, values, optimizer)
-        return new_graph, opt_state, self.init.advance(carry, graph, batch, relaxed), info
-
-    def _run(
-        self,
-        graph: PCGraph,
-        opt_state: optax.OptState,
-        batch: ValuesIn,
-        values: Mapping[str, jax.Array],
-        optimizer: optax.GradientTransformation,
-    ) -> tuple[PCGraph, optax.OptState, StepInfo, Values]:
+        at_prediction: bool,
+    ) -> tuple[PCGraph, optax.OptState, StepInfo, dict[str, jax.Array]]:
+        """T value steps from `values`, a weight step every k of them."""
         clamped = frozenset(batch)
         frozen = {n: v for n, v in values.items() if n in clamped}
         free = {n: v for n, v in values.items() if n not in clamped}

@@ -76,6 +76,17 @@ class SupervisedConfig:
         check_settings(self)
 
 
+def prefixed_settings(cfg: Any, prefix: str) -> dict[str, Any]:
+    """The settings of `cfg` named `prefix...`, without the prefix: one method's own
+    settings in a config that holds several methods' (`bp_learning_rate` -> for "bp_":
+    `learning_rate`)."""
+    return {
+        f.name[len(prefix) :]: getattr(cfg, f.name)
+        for f in dataclasses.fields(cfg)
+        if f.name.startswith(prefix)
+    }
+
+
 def check_names(setting: str, names: tuple[str, ...], choices: tuple[str, ...]) -> None:
     """A setting that lists some of `choices` (at least one), naming them all if not."""
     if not names or set(names) - set(choices):

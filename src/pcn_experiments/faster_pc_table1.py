@@ -40,7 +40,7 @@ from pcn._validation import check_choice
 from pcn.data import Dataset
 
 from .classify import MethodRun, image_graph, train_classifier
-from .common import check_names, check_settings, load_subset
+from .common import check_names, check_settings, load_subset, prefixed_settings
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, Search, choose_config, experiment
 
@@ -122,12 +122,7 @@ def hidden_layers(cfg: Table1Config) -> int:
 
 def hyper(cfg: Table1Config, method: str) -> dict[str, Any]:
     """The settings of `method` without its prefix (learning_rate, activation, ...)."""
-    prefix = f"{method}_"
-    return {
-        f.name[len(prefix) :]: getattr(cfg, f.name)
-        for f in dataclasses.fields(cfg)
-        if f.name.startswith(prefix)
-    }
+    return prefixed_settings(cfg, f"{method}_")
 
 
 # each method's settings: the best of its `pcn sweep faster-pc-table1 --trials 8 --set

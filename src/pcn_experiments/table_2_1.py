@@ -34,7 +34,7 @@ import pcn
 from pcn.data import Dataset
 
 from .classify import MethodRun, image_graph, train_classifier
-from .common import check_names, check_settings, load_subset
+from .common import check_names, check_settings, load_subset, prefixed_settings
 from .output import markdown_table, save_figure
 from .registry import Report, RunContext, Search, choose_config, experiment
 
@@ -101,12 +101,7 @@ class Table21Config:
 
 def settings(cfg: Table21Config, method: str) -> dict[str, Any]:
     """The settings of `method` without its prefix (learning_rate, weight_decay, ...)."""
-    prefix = f"{method}_"
-    return {
-        f.name[len(prefix) :]: getattr(cfg, f.name)
-        for f in dataclasses.fields(cfg)
-        if f.name.startswith(prefix)
-    }
+    return prefixed_settings(cfg, f"{method}_")
 
 
 FULL = Table21Config(

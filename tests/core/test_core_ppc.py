@@ -88,13 +88,13 @@ def test_ipc_on_a_linear_network_is_the_hand_derived_parallel_update(x64):
 
 def test_the_schedule_compiles_once_into_one_program(monkeypatch):
     traces = []
-    original = pcn.ppc.PPC._run
+    original = pcn.ppc.PPC._train_on
 
     def counting(self, *args, **kwargs):
         traces.append(1)  # runs only while jax traces the step
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(pcn.ppc.PPC, "_run", counting)
+    monkeypatch.setattr(pcn.ppc.PPC, "_train_on", counting)
     graph = pcn.mlp(SIZES, key=jax.random.key(0))
     step = pcn.make_train_step(graph, pcn.PPC(6, weight_every=2), optax.sgd(0.01))
     state = step.init(graph)
