@@ -116,6 +116,7 @@ def _run_experiment(run_experiment: Callable[..., dict], args: argparse.Namespac
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    force_host_devices(args.devices, os.environ)  # before JAX starts (spawned jobs inherit it)
     from .sweep import describe, run_sweep
 
     out = args.out or f"runs/sweep-{args.name}"
@@ -130,6 +131,7 @@ def _sweep(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         progress=not args.no_progress,
         overrides=dict(_parse_set(item) for item in args.set),
+        devices=args.devices,
     )
     print(f"{args.name}: {describe(summary)}")
     print(f"every trial in {out}/report.md; the study in {out}/study.db")
@@ -257,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--jobs", type=_count(1), default=1, help="trials run at once")
     sweep.add_argument("--sampler", choices=("tpe", "random", "grid"), default="tpe")
     sweep.add_argument("--quick", action="store_true", help="each trial a --quick run")
+    sweep.add_argument(
+        "--devices", type=_count(1), default=1, help="each trial data parallel over N devices"
+    )
     sweep.add_argument(
         "--out", type=_folder, default=None, help="output folder (default runs/sweep-NAME)"
     )

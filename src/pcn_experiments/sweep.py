@@ -60,6 +60,7 @@ class _Plan:
     quick: bool
     data_dir: str | None
     progress: bool
+    devices: int = 1  # data-parallel devices of every trial (`pcn.parallel.use`)
 
 
 def run_sweep(
@@ -74,6 +75,7 @@ def run_sweep(
     data_dir: str | None = None,
     progress: bool = True,
     overrides: Mapping[str, str] | None = None,
+    devices: int = 1,
 ) -> dict[str, Any]:
     """Search experiment `name`'s settings with `trials` runs in all (those already in
     `out`, default `runs/sweep-NAME`, count), `jobs` at a time; write and return the
@@ -105,7 +107,9 @@ def run_sweep(
         )
     folder = Path(out) if out is not None else Path("runs") / f"sweep-{name}"
     folder.mkdir(parents=True, exist_ok=True)
-    plan = _Plan(name, str(folder), trials, fixed, space, sampler, seed, quick, data_dir, progress)
+    plan = _Plan(
+        name, str(folder), trials, fixed, space, sampler, seed, quick, data_dir, progress, devices
+    )
     identity = to_jsonable(
         {
             "experiment": name,
@@ -187,9 +191,17 @@ def _study(plan: _Plan, create: bool = False, stream: int = 0) -> optuna.Study:
 
 
 def _work(plan: _Plan, worker: int = 0) -> None:
-    """Run trials until the study holds `plan.trials` finished (or pruned) ones."""
+    """Run trials until the study holds `plan.trials` finished (or pruned) ones, each
+    data parallel over `plan.devices`."""
     import optuna
 
+    from pcn.parallel import data_parallel, use
+
+    with use(data_parallel(plan.devices) if plan.devices > 1 else None):
+        _optimize(plan, worker, optuna)
+
+
+def _optimize(plan: _Plan, worker: int, optuna: Any) -> None:
     states = _finished()  # the trial states that use up the budget
     existing = _study(plan).get_trials(deepcopy=False)
     if len([t for t in existing if t.state in states]) >= plan.trials:
