@@ -9,22 +9,12 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 import optax
+from reference import batches, graph  # the shared reference setup (this folder)
 
-from pcn import IL, PPC, make_train_step, mlp
+from pcn import IL, PPC, make_train_step
 
 T = 20
-graph = mlp((784, 128, 128, 10), activation="tanh", key=jax.random.key(0))
-rng = np.random.default_rng(0)
-batches = [
-    {
-        "x": jnp.asarray(rng.uniform(size=(128, 784)), jnp.float32),
-        "y": jnp.asarray(np.eye(10)[rng.integers(0, 10, 128)], jnp.float32),
-    }
-    for _ in range(10)
-]
 
 
 def runner(algorithm):
