@@ -407,12 +407,13 @@ class TrainStep:
     catching the error and retrying (say with a smaller value step) works. A relaxation
     whose energy rose over its steps (an unstable value step) gives one warning.
 
-    With `parallel` (`pcn.parallel.data_parallel(devices)`, or by default the one a
-    `pcn.parallel.use` block sets) the step is data parallel:
-    each batch is split over the devices of the mesh (its size a multiple of theirs),
-    the state is replicated on each, and XLA partitions the one program (a relaxation
-    needs no communication; each weight update, one all-reduce). The numbers are those
-    of one device up to the order of the batch sums.
+    With `parallel` (`pcn.parallel.data_parallel(devices)` or `model_parallel(...)`, or
+    by default the one a `pcn.parallel.use` block sets) the step is data parallel:
+    each batch is split over the devices of the mesh's data axis (its size a multiple of
+    theirs), the state is replicated (with a model axis, its large arrays split over
+    it), and XLA partitions the one program (a relaxation needs no communication; each
+    weight update, one all-reduce). The numbers are those of one device up to the order
+    of the batch sums.
 
     By default the step does not donate the state it is given: the state passed in stays
     valid after the call. `donate=True` lets XLA reuse the state's buffers for the new
@@ -455,8 +456,8 @@ class TrainStep:
         self._model_leaves = len(model_leaves)  # the carry's leaves come after these
         self._carry_treedef = jax.tree.structure(())
         self._compiled = jax.jit(self._step, donate_argnums=0 if donate else ())
-        # a parallel step is compiled for the shardings of its state (`_on_mesh`)
-        self._sharded: dict[tuple, Any] = {}
+        # a parallel step: (state shardings, compiled step) per state layout (`_on_mesh`)
+        self._sharded: dict[tuple, tuple[tuple, Any]] = {}
         # nodes whose data must be probabilities, checked before each (compiled) step
         self._checked_nodes = tuple(n for n in graph.nodes if n.energy.checks_data)
         self._calls = 0
@@ -568,20 +569,22 @@ class TrainStep:
     def _on_mesh(self, leaves: tuple[jax.Array, ...]) -> tuple[tuple[jax.Array, ...], Any]:
         """The state moved to its shardings on the mesh (a state from another mesh or one
         device moves too), and the step compiled for them: the batch split over the data
-        axis, the state kept where it is."""
+        axis, the state kept where it is. Both are made once per state layout."""
         assert self.parallel is not None
-        shardings = tuple(self.parallel.leaf_sharding(leaf) for leaf in leaves)
-        if shardings not in self._sharded:
+        layout = tuple((leaf.shape, leaf.dtype) for leaf in leaves)
+        if layout not in self._sharded:
+            shardings = tuple(self.parallel.leaf_sharding(leaf) for leaf in leaves)
             whole = self.parallel.replicated
-            self._sharded[shardings] = jax.jit(
+            compiled = jax.jit(
                 self._step,
                 in_shardings=(shardings, self.parallel.split, whole),
                 # the state comes back as a TrainState of leaves sharded as they went in
                 out_shardings=(TrainState(shardings), whole, whole),  # type: ignore[arg-type]
                 donate_argnums=0 if self.donate else (),
             )
-        self._compiled = self._sharded[shardings]
-        return jax.device_put(leaves, shardings), self._compiled
+            self._sharded[layout] = (shardings, compiled)
+        shardings, compiled = self._sharded[layout]
+        return jax.device_put(leaves, shardings), compiled
 
     def _check_batch(self, batch: Batch) -> None:
         """Host-side checks that need no data (kinds, sizes, missing outputs)."""

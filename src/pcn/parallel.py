@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -46,12 +47,12 @@ class Parallel:
         """Devices the batch is split over."""
         return int(self.mesh.shape[self.axis])
 
-    @property
+    @functools.cached_property
     def replicated(self) -> NamedSharding:
         """Every device holds the whole array (weights, optimiser state, carry, key)."""
         return NamedSharding(self.mesh, PartitionSpec())
 
-    @property
+    @functools.cached_property
     def split(self) -> NamedSharding:
         """The leading (example) axis split over the mesh axis: a batch's sharding."""
         return NamedSharding(self.mesh, PartitionSpec(self.axis))
@@ -66,7 +67,7 @@ class Parallel:
             return self.replicated
         return NamedSharding(self.mesh, PartitionSpec(self.model_axis))
 
-    @property
+    @functools.cached_property
     def spans_processes(self) -> bool:
         """Whether the mesh holds devices of other processes (`jax.distributed`)."""
         here = jax.process_index()
@@ -104,19 +105,10 @@ def data_parallel(devices: int | Sequence[Any] | None = None, *, axis: str = "da
     Raises:
         ValueError: more devices asked for than there are, naming how to get more.
     """
-    available = jax.devices()
     if devices is None:
-        chosen = list(available)
+        chosen = list(jax.devices())
     elif isinstance(devices, int):
-        check_at_least("devices", devices, 1)
-        if devices > len(available):
-            raise ValueError(
-                f"`devices` = {devices}, but JAX sees {len(available)} "
-                f"({available[0].platform}); use at most {len(available)}, or on a CPU start "
-                f"Python with XLA_FLAGS=--xla_force_host_platform_device_count={devices} "
-                "(set before JAX is imported) to split the host into that many devices."
-            )
-        chosen = list(available[:devices])
+        chosen = _first_devices(devices, "devices")
     else:
         chosen = list(devices)
     # Auto axes: XLA propagates the shardings (the weight gradient's sum over the split
@@ -135,10 +127,28 @@ def model_parallel(data: int, model: int, *, shard_above: int = 1 << 16) -> Para
     """
     check_at_least("data", data, 1)
     check_at_least("model", model, 1)
-    devices = data_parallel(data * model).mesh.devices.flat  # names a shortage
+    devices = _first_devices(data * model, "data x model")
     auto = (jax.sharding.AxisType.Auto,) * 2
-    mesh = jax.make_mesh((data, model), ("data", "model"), axis_types=auto, devices=list(devices))
+    mesh = jax.make_mesh((data, model), ("data", "model"), axis_types=auto, devices=devices)
     return Parallel(mesh, "data", "model", shard_above)
+
+
+def _first_devices(count: int, setting: str) -> list[Any]:
+    """The first `count` devices JAX sees.
+
+    Raises:
+        ValueError: `count` below 1 or above the devices there are, naming how to get more.
+    """
+    check_at_least(setting, count, 1)
+    available = jax.devices()
+    if count > len(available):
+        raise ValueError(
+            f"`{setting}` = {count}, but JAX sees {len(available)} "
+            f"({available[0].platform}); use at most {len(available)}, or on a CPU start "
+            f"Python with XLA_FLAGS=--xla_force_host_platform_device_count={count} "
+            "(set before JAX is imported) to split the host into that many devices."
+        )
+    return list(available[:count])
 
 
 def _global(value: Any, sharding: NamedSharding) -> jax.Array:

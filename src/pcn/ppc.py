@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._engine import _as_optax
+from ._engine import _as_optax, _no_trace
 from ._typed import apply_updates, total
 from ._validation import check_at_least
 from .algorithms import AbstractRelaxingAlgorithm, StepInfo
@@ -170,9 +170,9 @@ def _trace(
     record: bool,
 ) -> jax.Array:
     """The energies before the T value steps, in order."""
-    dtype = next(iter(values.values())).dtype
     if not record:
-        return jnp.zeros((0,), dtype)
+        return _no_trace(values)
+    dtype = next(iter(values.values())).dtype
     assert first is not None and inner is not None and joined is not None
     assert last_inner is not None
     blocks = jnp.concatenate([inner, joined[:, None]], axis=1).reshape(-1)

@@ -45,7 +45,8 @@ SCRIPT = textwrap.dedent(
         for a, b in zip(jax.tree.leaves(trained[0]), jax.tree.leaves(trained[1]), strict=True):
             scale = float(jnp.max(jnp.abs(a)))
             assert float(jnp.max(jnp.abs(a - b))) <= tol * scale, (name, a, b)
-        hlo = step._compiled.lower(state.leaves, batches[0], None).compile().as_text()
+        ((_, compiled),) = step._sharded.values()  # the one program of this state layout
+        hlo = compiled.lower(state.leaves, batches[0], None).compile().as_text()
         assert "all-reduce" in hlo, name  # the batch really is split over the devices
         print(name, "ok")
     # weights split over a model axis too (4 x 2 mesh): the same numbers
