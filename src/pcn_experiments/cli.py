@@ -89,30 +89,28 @@ def _run(args: argparse.Namespace) -> int:
     from . import run_experiment
 
     out = args.out or f"runs/{args.name}"
-    parallel = data_parallel(args.devices) if args.devices > 1 else None
     if distributed is not None:
+        # joined before anything starts a backend: then every process's devices are seen
         initialize_distributed(*distributed)
-        parallel = data_parallel()  # every process's devices
+        parallel = data_parallel()
         if distributed[2] > 0:  # process 0 writes the record; the others, their checkpoints
             out = f"{out}/process-{distributed[2]}"
+    else:
+        parallel = data_parallel(args.devices) if args.devices > 1 else None
     with use(parallel):
-        results = _run_experiment(run_experiment, args, out)
+        results = run_experiment(
+            args.name,
+            out=out,
+            quick=args.quick,
+            seed=args.seed,
+            data_dir=args.data_dir,
+            progress=not args.no_progress,
+            resume=args.resume,
+            overrides=dict(_parse_set(item) for item in args.set),
+            overwrite=args.overwrite,
+        )
     print(f"{args.name}: done in {results['wall_time_s']} s; results.json and report.md in {out}/")
     return 0
-
-
-def _run_experiment(run_experiment: Callable[..., dict], args: argparse.Namespace, out: str):
-    return run_experiment(
-        args.name,
-        out=out,
-        quick=args.quick,
-        seed=args.seed,
-        data_dir=args.data_dir,
-        progress=not args.no_progress,
-        resume=args.resume,
-        overrides=dict(_parse_set(item) for item in args.set),
-        overwrite=args.overwrite,
-    )
 
 
 def _sweep(args: argparse.Namespace) -> int:
