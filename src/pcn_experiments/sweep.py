@@ -228,7 +228,8 @@ def _objective(trial: optuna.Trial, plan: _Plan) -> float:
     for earlier in trial.study.get_trials(deepcopy=False, states=_finished()):
         if earlier.params == params:  # a sampler may draw a point again: reuse its outcome
             trial.set_user_attr("repeat_of", earlier.number)
-            if earlier.value is None:
+            # a pruned trial's `value` is its last monitored evaluation, not an objective
+            if earlier.state != optuna.trial.TrialState.COMPLETE or earlier.value is None:
                 raise optuna.TrialPruned(f"as trial {earlier.number}")
             return earlier.value
     monitored = exp.search.monitor
