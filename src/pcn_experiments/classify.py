@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+import equinox as eqx
 import jax
 import numpy as np
 import optax
@@ -67,8 +68,10 @@ def image_graph(
     """An MLP (`hidden` widths) or a CNN (`pcn.cnn`: 3x3 convolutions of `channels`,
     the dense layer `hidden[-1]`) for the images of `ds`."""
     if architecture == "cnn":
+        # grayscale sets store (height, width): one channel
+        shape = ds.image_shape if len(ds.image_shape) == 3 else (1, *ds.image_shape)
         return pcn.cnn(
-            ds.image_shape, channels=tuple(channels), hidden=hidden[-1],
+            shape, channels=tuple(channels), hidden=hidden[-1],
             classes=ds.num_classes, activation=activation, key=key,
         )  # fmt: skip
     sizes = (int(np.prod(ds.image_shape)), *hidden, ds.num_classes)
@@ -96,15 +99,22 @@ def train_classifier(
     stream-aligned ones), evaluating on its test set (and on `validation`) by the forward
     pass; returns the run and the measured SMMs per weight update.
 
-    `compiled` keeps the step made for `compiled_key` for later runs of the same
-    algorithm, optimiser and graph shapes (other seeds, data fractions): they reuse its
-    compiled program instead of compiling their own."""
-    if compiled is not None and compiled_key in compiled:
-        step = compiled[compiled_key]
+    `compiled` keeps the step made for `compiled_key` (naming the algorithm and
+    optimiser) and this graph's structure and shapes, for later runs of the same (other
+    seeds, data fractions): they reuse its compiled program instead of compiling their
+    own; a graph of another shape (another dataset) gets its own step."""
+    # arrays by shape (their values are the run's), anything else (the step keeps it as
+    # static) by value
+    leaves = tuple(
+        (leaf.shape, leaf.dtype) if eqx.is_array(leaf) else leaf for leaf in jax.tree.leaves(graph)
+    )
+    key = (compiled_key, jax.tree.structure(graph), leaves)
+    if compiled is not None and key in compiled:
+        step = compiled[key]
     else:
         step = pcn.make_train_step(graph, algorithm, optimizer)
         if compiled is not None:
-            compiled[compiled_key] = step
+            compiled[key] = step
     supervised = supervised_batch(ds.num_classes)
     # a CNN sees images as (channels, height, width); the dataset stores them flat
     shape = tuple(graph.node("x").shape)

@@ -281,7 +281,8 @@ def run_grid(ctx: RunContext, cfg: Table1Config) -> dict[str, Any]:
     out: dict[str, Any] = {"score": score, "config": dataclasses.asdict(cfg)}
     layers = hidden_layers(cfg) + 1
     measured_smm: dict[str, int] = {}
-    compiled: dict[Any, Any] = {}  # one compiled step per method (the shapes are the same)
+    compiled: dict[Any, Any] = {}  # one compiled step per method and model shape
+    seeds = [ctx.seed + s for s in range(cfg.seeds)]
     for name in cfg.datasets:
         ds = load_subset(name, ctx, train=cfg.train, test=cfg.test)
         table: dict[str, Any] = {}
@@ -290,10 +291,9 @@ def run_grid(ctx: RunContext, cfg: Table1Config) -> dict[str, Any]:
         sizes: dict[str, int] = {}
         for fraction in cfg.fractions:
             runs: dict[str, list[MethodRun]] = {}
+            parts = {seed: split(ds, cfg, fraction, seed) for seed in seeds}
             for method in cfg.methods:
-                for s in range(cfg.seeds):
-                    seed = ctx.seed + s
-                    part = split(ds, cfg, fraction, seed)
+                for seed, part in parts.items():
                     label = f"{name}-{fraction}-{method}-s{seed}"
                     run, measured_smm[method] = train_method(
                         ctx, cfg, part, method, seed, label, compiled
@@ -310,12 +310,12 @@ def run_grid(ctx: RunContext, cfg: Table1Config) -> dict[str, Any]:
                     }
                     for rel in RELATIVE_ERRORS
                 }
-            sizes[f] = len(split(ds, cfg, fraction, ctx.seed).x_train)
+            sizes[f] = len(parts[ctx.seed].x_train)  # the same for every seed
         out[name] = {
             score: table,
             "curves": curves,
             "train_examples": sizes,
-            "evaluation_examples": len(split(ds, cfg, 1.0, ctx.seed).x_test),
+            "evaluation_examples": len(parts[ctx.seed].x_test),
         }
         out.setdefault("smm_to_relative_error", {})[name] = costs["smm"]
         out.setdefault("seconds_to_relative_error", {})[name] = costs["seconds"]

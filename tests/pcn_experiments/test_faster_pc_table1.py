@@ -86,9 +86,12 @@ def test_bad_settings_are_refused_naming_the_setting(tmp_path, setting, value, m
                        overrides={setting: value})  # fmt: skip
 
 
+@pytest.mark.usefixtures("fashion_mnist_available")
 def test_the_cifar10_row_trains_a_cnn_by_bp_and_pc(tmp_path):
-    # the paper's CIFAR-10 row (AlexNet), here a small CNN on a few subset images
-    tiny = {"architecture": "cnn", "datasets": "cifar10-png", "channels": "4,8", "hidden": "16",
+    # the paper's CIFAR-10 row (AlexNet), here a small CNN on a few subset images; beside
+    # Fashion-MNIST, whose images have another shape (each gets its own compiled step)
+    tiny = {"architecture": "cnn",
+            "datasets": "fashion-mnist,cifar10-png", "channels": "4,8", "hidden": "16",
             "fractions": "1.0", "seeds": "1", "epochs": "1", "train": "400", "test": "100",
             "pc_avg_forward_layers": "1", "methods": "bp,pc_avg"}  # fmt: skip
     results = run_experiment(
@@ -96,5 +99,6 @@ def test_the_cifar10_row_trains_a_cnn_by_bp_and_pc(tmp_path):
     )
     assert results["layers"] == 4  # two convolutions, the dense hidden layer, the output
     assert results["smm_per_update"]["bp"]["measured"] == 7  # 2L - 1
-    accuracy = results["cifar10-png"]["test_accuracy"]["100%"]
-    assert set(accuracy) == {"bp", "pc_avg"} and "train_examples" in results["cifar10-png"]
+    for dataset in ("fashion-mnist", "cifar10-png"):
+        accuracy = results[dataset]["test_accuracy"]["100%"]
+        assert set(accuracy) == {"bp", "pc_avg"} and "train_examples" in results[dataset]
