@@ -1,10 +1,16 @@
 """The reference configuration the step benchmarks share: the MLP 784-128-128-10 (tanh)
-and ten random batches of 128 (uniform pixels, one-hot labels), seeded."""
+and ten random batches of 128 (uniform pixels, one-hot labels), seeded; and the runner
+and round-robin timing they use."""
+
+import statistics
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
+from pcn.algorithms import make_train_step
 from pcn.models import mlp
 
 graph = mlp((784, 128, 128, 10), activation="tanh", key=jax.random.key(0))
@@ -16,3 +22,39 @@ batches = [
     }
     for _ in range(10)
 ]
+
+
+def runner(algorithm, learning_rate=1e-3, **options):
+    """`run(n)`: n compiled steps of `algorithm` (Adam) on the reference batches, continuing
+    from where the last call stopped; blocks on the state and reads the step's checks."""
+    step = make_train_step(graph, algorithm, optax.adam(learning_rate), **options)
+    held = [step.init(graph)]
+
+    def run(n):
+        state = held[0]
+        for i in range(n):
+            state, _ = step(state, batches[i % len(batches)])
+        jax.block_until_ready(state)
+        step.check()
+        held[0] = state
+
+    return run
+
+
+def timed_rounds(cases, *, warmup, rounds, calls):
+    """ms per step of each `runner` in `cases`, one value per round of `calls` steps, the
+    cases taken in turns within each round (so a noisy machine hits them alike)."""
+    for run in cases.values():
+        run(warmup)
+    times = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, run in cases.items():
+            start = time.perf_counter()
+            run(calls)
+            times[name].append((time.perf_counter() - start) / calls * 1e3)
+    return times
+
+
+def median_ratio(times, a, b):
+    """The median over rounds of case `a`'s time over case `b`'s in the same round."""
+    return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
