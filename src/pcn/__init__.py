@@ -66,6 +66,8 @@ from .language_model import language_model as language_model
 from .language_model import lm_batch as lm_batch
 from .language_model import next_token_log_probs as next_token_log_probs
 from .language_model import perplexity as perplexity
+from .layer_parallel import LayerParallel as LayerParallel
+from .layer_parallel import LayerParallelStep as LayerParallelStep
 from .levels import is_levelled as is_levelled
 from .levels import level_graph as level_graph
 from .levels import node_levels as node_levels

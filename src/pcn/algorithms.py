@@ -452,7 +452,9 @@ class TrainStep:
         self._sinks = frozenset(n for n in graph.names if graph.incoming(n) and n not in parents)
         self._warned: set[frozenset[str]] = set()
         params, self._static = eqx.partition(graph, eqx.is_inexact_array)
-        model_leaves, self._treedef = jax.tree.flatten((params, optimizer.init(params)))
+        # shapes only: a model too large for one device is never allocated here
+        opt_shapes = jax.eval_shape(optimizer.init, params)
+        model_leaves, self._treedef = jax.tree.flatten((params, opt_shapes))
         self._model_leaves = len(model_leaves)  # the carry's leaves come after these
         self._carry_treedef = jax.tree.structure(())
         self._compiled = jax.jit(self._step, donate_argnums=0 if donate else ())
@@ -552,6 +554,12 @@ class TrainStep:
         )
         params = eqx.filter(graph, eqx.is_inexact_array)
         new = tuple(jax.tree.leaves((params, opt_state, carry)))
+        return self._finish(leaves, new, batch, info)
+
+    def _finish(self, leaves, new, batch, info: StepInfo):
+        """The checks of a step: with `check_finite`, the state `new` if the batch, every
+        node's energy and the loss are finite, else `leaves` (the update skipped), and
+        the status code `_report` reads."""
         if not self.check_finite:
             return TrainState(new), info, jnp.zeros((), jnp.int32)
         code = step_status(self._names, data=batch, node_energy=info.node_energy, loss=info.loss)

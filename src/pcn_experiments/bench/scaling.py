@@ -1,4 +1,5 @@
-"""`pcn bench scaling`: data-parallel training steps per second on 1, 2, 4, 8 devices.
+"""`pcn bench scaling`: data- and layer-parallel training steps per second on 1, 2, 4, 8
+devices.
 
 Each device count runs in its own process (a CPU host is split into N devices by XLA's
 flag, which must be set before JAX starts), timing IL (T = 20) and BP steps of the
@@ -7,6 +8,10 @@ examples each: weak scaling) and on a fixed batch (strong scaling). Efficiency i
 examples per second on N devices over N times those on one. Forced host devices share
 the machine's cores, so on a 2-core machine efficiency past 2 devices shows the cores'
 limit, not the method's; on a GPU machine every device is a GPU.
+
+Layer parallel (`pcn.LayerParallel`): a deep MLP (784, eight hidden layers of 256, 10),
+its nodes cut into as many blocks as devices, IL (T = 20) on the fixed batch; on one
+device the same program with one block.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ DEVICE_COUNTS = (1, 2, 4, 8)
 SIZES = (784, 128, 128, 10)
 PER_DEVICE = 64  # examples per device in the weak-scaling batch
 FIXED_BATCH = 512  # the strong-scaling batch
+DEEP = (784, *[256] * 8, 10)  # the layer-parallel model
 
 
 def _worker(devices: int, steps: int, warmup: int) -> dict:
@@ -55,9 +61,21 @@ def _worker(devices: int, steps: int, warmup: int) -> dict:
                 return holder["state"]
 
             cases[f"{scaling}_{name}"] = (run_one, n)
+    deep = pcn.mlp(DEEP, activation="tanh", key=jax.random.key(0))
+    layers = pcn.LayerParallel(deep, devices).train_step(
+        deep, pcn.IL(20, gamma=0.1), optax.adam(1e-3)
+    )
+    held = {"state": layers.init(deep)}
+    deep_data = batch(FIXED_BATCH)
+
+    def run_layers(i):
+        held["state"], _ = layers(held["state"], deep_data)
+        return held["state"]
+
+    cases["layer_il"] = (run_layers, FIXED_BATCH)
     ms = interleaved_medians({k: v[0] for k, v in cases.items()}, warmup=warmup, steps=steps)
     return {
-        "devices": len(jax.devices()) if parallel is None else parallel.size,
+        "devices": devices,
         "ms_per_step": ms,
         "examples_per_second": {k: cases[k][1] / (ms[k] / 1e3) for k in ms},
     }
@@ -67,7 +85,10 @@ def measure(*, steps: int = 50, warmup: int = 5, counts=DEVICE_COUNTS) -> dict:
     """Run every device count in a fresh process; steps/s, examples/s and efficiency."""
     rows = {}
     for n in counts:
-        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}
+        # twice the devices used: XLA's CPU client runs each forced device's part of a
+        # program on a pool sized by the device count, and the layer-parallel program,
+        # whose collectives need every device at once, stalled when none was spare
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={2 * n}"}
         done = subprocess.run(
             [sys.executable, "-m", __name__, str(n), str(steps), str(warmup)],
             env=env, capture_output=True, text=True, check=False,
@@ -82,7 +103,8 @@ def measure(*, steps: int = 50, warmup: int = 5, counts=DEVICE_COUNTS) -> dict:
         }
     return {
         "config": {"sizes": list(SIZES), "T": 20, "per_device": PER_DEVICE,
-                   "fixed_batch": FIXED_BATCH, "cpu_cores": os.cpu_count()},
+                   "fixed_batch": FIXED_BATCH, "layer_parallel_sizes": list(DEEP),
+                   "cpu_cores": os.cpu_count()},
         "devices": rows,
     }  # fmt: skip
 
