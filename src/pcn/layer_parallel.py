@@ -284,12 +284,25 @@ class LayerParallel:
     # --- weights in and out ----------------------------------------------------------
     def pack_weights(self, graph: PCGraph) -> jax.Array:
         """The graph's weights as a `(stages, width)` array, row i block i's (padded),
-        placed so that each device holds its block's row."""
-        leaves = jax.tree.leaves(eqx.filter(graph, eqx.is_inexact_array))
-        if tuple((leaf.shape, leaf.dtype) for leaf in leaves) != self._shapes:
+        placed so that each device holds its block's row.
+
+        Raises:
+            ValueError: a graph whose weights are shaped unlike the planned graph's.
+        """
+        return self.pack_tree(eqx.filter(graph, eqx.is_inexact_array))
+
+    def unpack_weights(self, stacked: jax.Array) -> PCGraph:
+        """The graph with the weights of `stacked` (as `pack_weights` laid them out)."""
+        return eqx.combine(self.unpack_tree(stacked), self._static)
+
+    def pack_tree(self, tree: Any) -> jax.Array:
+        """`pack_weights` for any tree shaped like the graph's weights (an optimiser's
+        moments of them, say)."""
+        leaves, treedef = jax.tree.flatten(tree)
+        if treedef != self._treedef or [(x.shape, x.dtype) for x in leaves] != list(self._shapes):
             raise ValueError(
-                "This graph's weights are not shaped like those of the graph the "
-                "`LayerParallel` was made for; make one for this graph."
+                "These weights are not shaped like those of the graph the `LayerParallel` "
+                "was made for; make one for this graph."
             )
         rows = []
         for block in self._blocks:
@@ -299,8 +312,9 @@ class LayerParallel:
         stacked = jnp.stack(rows)
         return jax.device_put(stacked, NamedSharding(self.mesh, PartitionSpec(STAGE)))
 
-    def unpack_weights(self, stacked: jax.Array) -> PCGraph:
-        """The graph with the weights of `stacked` (as `pack_weights` laid them out)."""
+    def unpack_tree(self, stacked: jax.Array) -> Any:
+        """The tree of the graph's weights' structure held by `stacked` (`pack_tree`'s
+        inverse), gathered from the devices."""
         host = np.asarray(jax.device_get(stacked))
         leaves: list[Any] = [None] * len(self._shapes)
         for i, block in enumerate(self._blocks):
@@ -311,7 +325,7 @@ class LayerParallel:
                 if owned:
                     leaves[k] = jnp.asarray(host[i, start:end].reshape(shape), dtype)
                 start = end
-        return eqx.combine(jax.tree.unflatten(self._treedef, leaves), self._static)
+        return jax.tree.unflatten(self._treedef, leaves)
 
     # --- the per-device program --------------------------------------------------------
     def _layouts(self, clamped: frozenset[str]) -> tuple[list[_Layout], list[_Layout], int, int]:
@@ -634,13 +648,30 @@ class LayerParallelStep(TrainStep):
         batch: Any = None,
         key: Any = None,
     ) -> TrainState:
-        """The stacked weights of `graph` and a fresh optimiser state on them (or
-        `opt_state`, one this step's `opt_state(state)` returned)."""
+        """The stacked weights of `graph` and a fresh optimiser state on them, or
+        `opt_state` stacked: one shaped for `graph`'s weights, as `opt_state(state)` of
+        this step, of one on another number of blocks, or of a one-device `TrainStep`
+        returns (so a run resumes on any device count)."""
         weights = self.plan.pack_weights(graph)
+        stacked_shapes = jax.eval_shape(self.optimizer.init, weights)
         if opt_state is None:
             opt_state = jax.jit(self.optimizer.init)(weights)
+        else:
+            parts, _ = jax.tree.flatten(opt_state, is_leaf=self._is_weights)
+            packed = [self.plan.pack_tree(p) if self._is_weights(p) else p for p in parts]
+            opt_state = jax.tree.unflatten(jax.tree.structure(stacked_shapes), packed)
         leaves, self._opt_treedef = jax.tree.flatten(opt_state)
+        whole = NamedSharding(self.plan.mesh, PartitionSpec())
+        leaves = [
+            jax.device_put(leaf, weights.sharding if leaf.shape == weights.shape else whole)
+            for leaf in leaves
+        ]
         return TrainState((weights, *leaves))
+
+    def _is_weights(self, node: Any) -> bool:
+        """Whether `node` is a tree shaped like the graph's weights (an optimiser's
+        moments), not one leaf of it."""
+        return self.plan._treedef.num_leaves > 1 and jax.tree.structure(node) == self.plan._treedef
 
     def graph(self, state: TrainState) -> PCGraph:
         """The model held by `state` (the blocks' weights gathered)."""
@@ -648,8 +679,26 @@ class LayerParallelStep(TrainStep):
         return self.plan.unpack_weights(state.leaves[0])
 
     def opt_state(self, state: TrainState) -> optax.OptState:
-        """The optimiser state on the stacked weights (each block's, flat)."""
-        return jax.tree.unflatten(self._opt_treedef, state.leaves[1:])
+        """The optimiser state in the graph's weights' structure (each block's part
+        gathered): what a one-device `TrainStep` holds, so checkpoints move between
+        device counts."""
+        stacked = jax.tree.unflatten(self._opt_treedef, state.leaves[1:])
+        params = eqx.filter(self.plan.unpack_weights(state.leaves[0]), eqx.is_inexact_array)
+        template = jax.eval_shape(self.optimizer.init, params)
+        parts, treedef = jax.tree.flatten(template, is_leaf=self._is_weights)
+        leaves = jax.tree.leaves(stacked)
+        if len(parts) != len(leaves):
+            raise ValueError(
+                "This optimiser's state is not a tree of per-weight moments and scalars, so "
+                "it cannot be gathered into the graph's structure."
+            )
+        return jax.tree.unflatten(
+            treedef,
+            [
+                self.plan.unpack_tree(leaf) if self._is_weights(part) else leaf
+                for part, leaf in zip(parts, leaves, strict=True)
+            ],
+        )
 
     def carry(self, state: TrainState) -> Any:
         return ()
@@ -659,7 +708,7 @@ class LayerParallelStep(TrainStep):
         self.plan.check_batch(batch)
 
     def _step(self, leaves, batch, key):
-        weights = leaves[0]
+        weights = leaves[0]  # (stages, width), each device its block's row
         opt_state = jax.tree.unflatten(self._opt_treedef, leaves[1:])
         _, trace, loss, per_node, grads = self.plan._run(
             weights,

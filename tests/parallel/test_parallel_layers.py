@@ -2,8 +2,9 @@
 relaxing and training block by block (one device per block, neighbouring blocks
 exchanging values forward and gradients back each step) equals one device: 50 IL steps
 to 1e-5 relative in float32 and 1e-12 in float64, for 2, 3 and 4 blocks and for 2 blocks
-times 2 data devices. The mesh needs XLA_FLAGS before JAX starts, so the check runs in a
-child process."""
+times 2 data devices; a checkpoint (weights and optimiser state in the graph's structure)
+resumes on another block and device count. The mesh needs XLA_FLAGS before JAX starts,
+so the check runs in a child process."""
 
 from __future__ import annotations
 
@@ -64,23 +65,40 @@ SCRIPT = textwrap.dedent(
         hlo = jax.jit(step._step).lower(state.leaves, batches[0], None).compile().as_text()
         assert "collective-permute" in hlo
         print(stages, data, "ok")
+    # a checkpoint of 25 steps on 4 blocks resumes on 2 blocks x 2 data devices and on
+    # one device (a plain TrainStep): the 50 steps end where one device's did
+    step = pcn.LayerParallel(graph, 4).train_step(graph, algorithm, optax.adam(1e-2))
+    state = step.init(graph)
+    for i in range(25):
+        state, _ = step(state, batches[i % 5])
+    path = pcn.save_checkpoint(sys.argv[2], (step.graph(state), step.opt_state(state)))
+    others = (pcn.LayerParallel(graph, 2, data=2).train_step(graph, algorithm, optax.adam(1e-2)),
+              pcn.make_train_step(graph, algorithm, optax.adam(1e-2)))
+    for other in others:
+        saved, _ = pcn.load_checkpoint(path, (graph, other.opt_state(other.init(graph))))
+        state = other.init(*saved)
+        for i in range(25, 50):
+            state, _ = other(state, batches[i % 5])
+        for a, b in zip(jax.tree.leaves(reference), jax.tree.leaves(other.graph(state))):
+            assert float(jnp.max(jnp.abs(a - b))) <= tol * float(jnp.max(jnp.abs(a)))
+    print("resumed ok")
     """
 )
 
 
 @pytest.mark.parametrize("precision", ["float32", "float64"])
-def test_layer_parallel_relaxation_and_training_match_one_device(precision):
+def test_layer_parallel_relaxation_and_training_match_one_device(precision, tmp_path):
     # twice the devices the meshes use: XLA's CPU client runs each forced device's part
     # of a program on a pool sized by the device count, and a program whose collectives
     # need every one of them stalled (about one run in two on 2 cores) when one pool
     # thread was busy elsewhere; with spare devices it never did (5 runs of 5)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, precision], env=env, capture_output=True, text=True,
-        timeout=600, check=False,
+        [sys.executable, "-c", SCRIPT, precision, str(tmp_path / "ckpt")], env=env,
+        capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["4", "1", "ok", "3", "1", "ok", "2", "2", "ok"]
+    assert done.stdout.split() == "4 1 ok 3 1 ok 2 2 ok resumed ok".split()
 
 
 @pytest.fixture
