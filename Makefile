@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 $(BIN)/pcn: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[experiments,dev]"
+	$(BIN)/pip install --quiet -e ".[experiments,dev,docs]"
 	@touch $@
 
 demo: $(BIN)/pcn
@@ -24,8 +24,12 @@ lint: $(BIN)/pcn
 test: lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadscope
 
+# the site into site/: tutorials executed, warnings are errors (mkdocs.yml: strict)
+docs: $(BIN)/pcn
+	MPLBACKEND=Agg $(BIN)/mkdocs build --strict --site-dir site
+
 bench: $(BIN)/pcn
 	$(BIN)/pcn bench train-step --against-pcx
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site

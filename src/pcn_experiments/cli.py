@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -143,6 +144,13 @@ def _parse_set(item: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def _report(args: argparse.Namespace) -> int:
+    from .report import run as report
+
+    report(Path(args.results), Path(args.out) if args.out else None, as_json=args.json)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     if args.bench == "scaling":
         from .bench import scaling
@@ -276,6 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.set_defaults(func=_sweep)
 
+    gallery = sub.add_parser(
+        "report", help="the committed results beside the papers' numbers (Markdown)"
+    )
+    gallery.add_argument("--results", default="results", help="folder of committed runs")
+    gallery.add_argument("--out", default=None, help="write here instead of printing")
+    gallery.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    gallery.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    gallery.set_defaults(func=_report)
+
     bench = sub.add_parser("bench", help="speed measurements")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     step = bench_sub.add_parser("train-step", help="ms per training step, BP vs PC")
@@ -296,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     layered.add_argument("--debug", action="store_true", help="show the traceback of an error")
     layered.set_defaults(func=_bench)
     scaling = bench_sub.add_parser(
-        "scaling", help="data-parallel steps per second on 1, 2, 4, 8 devices"
+        "scaling", help="data- and layer-parallel steps per second on 1, 2, 4, 8 devices"
     )
     scaling.add_argument("--json", action="store_true", help="print one JSON object")
     scaling.add_argument("--steps", type=_count(1), default=50)

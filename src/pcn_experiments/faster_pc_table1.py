@@ -42,7 +42,7 @@ from pcn.data import Dataset
 from .classify import MethodRun, image_graph, train_classifier
 from .common import check_names, check_settings, load_subset, prefixed_settings
 from .output import markdown_table, save_figure
-from .registry import Report, RunContext, Search, choose_config, experiment
+from .registry import PaperNumber, Report, RunContext, Search, choose_config, experiment
 
 METHODS = ("bp", "pc_fw", "pc_avg")
 LABELS = {"bp": "BP", "pc_fw": "PC-I_fw", "pc_avg": "PC-I_avg"}
@@ -342,10 +342,25 @@ def _fewest(runs: list[MethodRun], target: float, along: str) -> float | None:
     return min(found) if found else None
 
 
+# the same numbers for `pcn report`: pcn's are the means over seeds in results.json
+PAPER_NUMBERS = tuple(
+    PaperNumber(
+        "Faster-PC Table 1",
+        f"{name}, {percent(fraction)} of the data, {LABELS[method]} (%)",
+        value,
+        f"{name}.test_accuracy.{percent(fraction)}.{method}.mean",
+    )
+    for name, by_fraction in PAPER.items()
+    for fraction, values in by_fraction.items()
+    for method, value in zip(("bp", "pc_fw", "pc_avg"), values, strict=True)
+)
+
+
 @experiment(
     "faster-pc-table1",
     "BP vs PC-I_fw vs PC-I_avg at 3 training fractions over seeds (Faster-PC Table 1)",
     search=SEARCH,
+    paper=PAPER_NUMBERS,
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)

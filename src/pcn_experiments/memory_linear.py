@@ -44,7 +44,7 @@ from .memory_common import pool as _pool
 from .memory_common import timed as _timed
 from .output import markdown_table, save_figure
 from .plots import image_grid
-from .registry import Report, RunContext, choose_config, experiment
+from .registry import PaperNumber, Report, RunContext, choose_config, experiment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,9 +324,38 @@ def _bars(results: dict, dataset: str, n: int, models: list[str], key_names: lis
     return fig
 
 
+PAPER = (
+    PaperNumber(
+        "thesis Fig. 4.3",
+        "CIFAR-10, 100 images from 1/2 of the pixels",
+        89,
+        "retrieved.pc.cifar10.100.partial_2.count",
+    ),
+    PaperNumber(
+        "thesis Fig. 4.3",
+        "CIFAR-10, 100 images from 1/4 of the pixels",
+        79,
+        "retrieved.pc.cifar10.100.partial_4.count",
+    ),
+    PaperNumber(
+        "thesis Fig. 4.3",
+        "CIFAR-10, 100 images from 1/8 of the pixels",
+        49,
+        "retrieved.pc.cifar10.100.partial_8.count",
+    ),
+    PaperNumber(
+        "thesis Fig. 4.3",
+        "CIFAR-10, 100 images from noisy keys (variance 0.2)",
+        100,
+        "retrieved.pc.cifar10.100.noisy.count",
+    ),
+)
+
+
 @experiment(
     "memory-linear",
     "Linear recurrent PC memory vs Hopfield networks and an autoencoder (thesis Fig. 4.3)",
+    paper=PAPER,
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)

@@ -136,12 +136,26 @@ class Search:
 
 
 @dataclasses.dataclass(frozen=True)
+class PaperNumber:
+    """A number of a paper's table or figure that an experiment reproduces: where it is
+    (`source`, e.g. "thesis Table 2.1"), what it is (`label`), the paper's `value`, and
+    the dotted `key` of the run's results.json that holds pcn's number in the same units
+    (`pcn report` sets them side by side)."""
+
+    source: str
+    label: str
+    value: float
+    key: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Experiment:
     name: str
     summary: str
     run: Callable[[RunContext], Report]
     resumable: bool = True  # it trains through `trainer.fit`, which checkpoints
     search: Search | None = None  # what `pcn sweep` may search
+    paper: tuple[PaperNumber, ...] = ()  # the papers' numbers it reproduces
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -157,6 +171,7 @@ _SUPPORT_MODULES = frozenset(
         "output",
         "plots",
         "registry",
+        "report",
         "run_folder",
         "sweep",
         "trainer",
@@ -165,14 +180,19 @@ _SUPPORT_MODULES = frozenset(
 
 
 def experiment(
-    name: str, summary: str, *, resumable: bool = True, search: Search | None = None
+    name: str,
+    summary: str,
+    *,
+    resumable: bool = True,
+    search: Search | None = None,
+    paper: Sequence[PaperNumber] = (),
 ) -> Callable[[Callable], Callable]:
     """Register `fn(ctx) -> Report` as experiment `name`; `resumable=False` for one that
     trains nothing (so writes no checkpoint to resume from); `search` for one that
-    `pcn sweep` can tune."""
+    `pcn sweep` can tune; `paper`, the papers' numbers its results reproduce."""
 
     def register(fn: Callable[[RunContext], Report]) -> Callable[[RunContext], Report]:
-        EXPERIMENTS[name] = Experiment(name, summary, fn, resumable, search)
+        EXPERIMENTS[name] = Experiment(name, summary, fn, resumable, search, tuple(paper))
         return fn
 
     return register

@@ -1,0 +1,95 @@
+"""The docs site builds with no warning (mkdocs strict), every tutorial executing in the
+build, and the results gallery shows every committed run with each paper number next to
+the number in the run's results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pcn_experiments.registry import load_all
+from pcn_experiments.report import gallery_markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+KATEX = Path("/usr/share/javascript/katex/katex.min.js")
+
+
+@pytest.mark.skipif(
+    not KATEX.exists(), reason="KaTeX not installed: apt-get install -y libjs-katex"
+)
+def test_site_builds_strict_with_every_tutorial_executed(tmp_path):
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+    done = subprocess.run(
+        [str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    tutorials = sorted((ROOT / "docs" / "tutorials").glob("*.py"))
+    assert len(tutorials) >= 6
+    for script in tutorials:
+        assert f"Converting notebook (execute=True): {script}" in done.stderr, script.name
+        page = (tmp_path / "site" / "tutorials" / script.stem / "index.html").read_text()
+        assert "Traceback" not in page, script.name
+    api = (tmp_path / "site" / "api" / "parallel" / "index.html").read_text()
+    assert "LayerParallel" in api and "data_parallel" in api
+    for name in load_all():
+        assert (tmp_path / "site" / "experiments" / name / "index.html").exists(), name
+
+
+def _value(results: dict, key: str):
+    for part in key.split("."):
+        results = results[part]
+    return results
+
+
+def test_gallery_rows_are_the_numbers_in_each_runs_results(tmp_path):
+    results_dir = ROOT / "results"
+    page = gallery_markdown(results_dir, link=lambda folder: folder.name)
+    experiments = load_all()
+    runs = sorted(results_dir.glob("*/results.json"))
+    checked = 0
+    for path in runs:
+        section = page.split(f"\n## {path.parent.name}\n", 1)[1].split("\n## ", 1)[0]
+        results = json.loads(path.read_text())
+        if "trials_requested" in results:  # a sweep: no paper rows
+            assert "hyperparameter search" in section
+            continue
+        for number in experiments[results["experiment"]].paper:
+            row = next(r for r in section.splitlines() if f"| {number.label} |" in r)
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            assert float(cells[2]) == pytest.approx(number.value, rel=1e-3)
+            try:
+                ours = _value(results, number.key)
+            except KeyError:  # a run with other settings than the paper's
+                assert cells[3] == "not in this run", (path, number.label)
+                continue
+            assert float(cells[3]) == pytest.approx(float(ours), rel=1e-3), (path, number.label)
+            checked += 1
+    assert len(runs) >= 20 and checked >= 20  # every committed run has its section
+
+
+def test_gallery_refuses_nothing_and_marks_numbers_a_run_lacks(tmp_path):
+    run = tmp_path / "memory-depth-other"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"experiment": "memory-depth", "retrieved": {}}))
+    page = gallery_markdown(tmp_path, link=lambda folder: folder.name)
+    assert page.count("not in this run") >= 4
+    assert re.search(r"`pcn run memory-depth`", page)
+
+
+def test_pcn_report_writes_the_gallery_and_its_json(tmp_path, capsys):
+    from pcn_experiments.cli import main
+
+    out = tmp_path / "gallery.md"
+    assert main(["report", "--results", str(ROOT / "results"), "--out", str(out)]) == 0
+    assert out.read_text().startswith("# Results against the papers")
+    assert main(["report", "--results", str(ROOT / "results"), "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert {run["experiment"] for run in runs} >= {"memory-linear", "faster-pc-table1"}
