@@ -9,6 +9,7 @@ import dataclasses
 import importlib
 import inspect
 import json
+import os
 from pathlib import Path
 
 import mkdocs_gen_files
@@ -28,10 +29,13 @@ def _vendor_katex() -> None:
             "KaTeX not found in /usr/share/javascript/katex: `apt-get install -y "
             "libjs-katex` (the docs render their equations offline)."
         )
-    for path in sorted(KATEX.rglob("*")):
-        if path.is_file() and not path.name.endswith(".mjs"):
-            with mkdocs_gen_files.open(f"vendor/katex/{path.relative_to(KATEX)}", "wb") as out:
-                out.write(path.read_bytes())
+    # (Debian links the fonts folder to the fonts package: walk through links)
+    for folder, _, names in sorted(os.walk(KATEX, followlinks=True)):
+        for name in sorted(names):
+            path = Path(folder) / name
+            if path.is_file() and not name.endswith(".mjs"):
+                with mkdocs_gen_files.open(f"vendor/katex/{path.relative_to(KATEX)}", "wb") as out:
+                    out.write(path.read_bytes())
 
 
 def _committed_runs() -> dict[str, list[Path]]:

@@ -31,6 +31,8 @@ for output in ("gaussian", "categorical"):
 # %%
 graph = pcn.mlp([64, 10], output="categorical", key=jax.random.key(0))
 try:
-    pcn.infer(graph, pcn.forward_init(graph, {"x": ds.x_test[:2]}), clamp={"x": True}, stop=5, gamma=0.1)
+    pcn.infer(
+        graph, pcn.forward_init(graph, {"x": ds.x_test[:2]}), clamp={"x": True}, stop=5, gamma=0.1
+    )
 except ValueError as error:
     print(error)

@@ -4,14 +4,19 @@ the number in the run's results.json."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+from browser import Chromium  # tests/docs/browser.py
 
 from pcn_experiments.registry import load_all
 from pcn_experiments.report import gallery_markdown
@@ -20,27 +25,63 @@ ROOT = Path(__file__).resolve().parents[2]
 KATEX = Path("/usr/share/javascript/katex/katex.min.js")
 
 
-@pytest.mark.skipif(
-    not KATEX.exists(), reason="KaTeX not installed: apt-get install -y libjs-katex"
-)
-def test_site_builds_strict_with_every_tutorial_executed(tmp_path):
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> tuple[Path, str]:
+    """The site built once for this module: its folder and the build's log."""
+    if not KATEX.exists():
+        pytest.skip("KaTeX not installed: apt-get install -y libjs-katex")
+    folder = tmp_path_factory.mktemp("docs") / "site"
     env = {**os.environ, "MPLBACKEND": "Agg"}
     mkdocs = Path(sys.executable).with_name("mkdocs")
     done = subprocess.run(
-        [str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [str(mkdocs), "build", "--strict", "--site-dir", str(folder)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
+    return folder, done.stderr
+
+
+def test_site_builds_strict_with_every_tutorial_executed(site):
+    folder, log = site
     tutorials = sorted((ROOT / "docs" / "tutorials").glob("*.py"))
     assert len(tutorials) >= 6
     for script in tutorials:
-        assert f"Converting notebook (execute=True): {script}" in done.stderr, script.name
-        page = (tmp_path / "site" / "tutorials" / script.stem / "index.html").read_text()
+        assert f"Converting notebook (execute=True): {script}" in log, script.name
+        page = (folder / "tutorials" / script.stem / "index.html").read_text()
         assert "Traceback" not in page, script.name
-    api = (tmp_path / "site" / "api" / "parallel" / "index.html").read_text()
+    api = (folder / "api" / "parallel" / "index.html").read_text()
     assert "LayerParallel" in api and "data_parallel" in api
     for name in load_all():
-        assert (tmp_path / "site" / "experiments" / name / "index.html").exists(), name
+        assert (folder / "experiments" / name / "index.html").exists(), name
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="no browser: apt-get install -y chromium"
+)
+def test_site_renders_in_a_browser_with_no_console_error_and_search_works(site, tmp_path):
+    folder, _ = site
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    root = f"http://127.0.0.1:{server.server_address[1]}"
+    browser = Chromium(str(shutil.which("chromium")), tmp_path / "profile")
+    try:
+        for page in ("", "api/parallel/", "tutorials/01_pc_vs_bp/", "concepts/graphs/"):
+            browser.open(f"{root}/{page}")
+            assert browser.evaluate("document.querySelector('h1') !== null"), page
+        # the equations were typeset by KaTeX (offline), not left as TeX
+        assert browser.wait_for("document.querySelectorAll('.katex').length")
+        browser.screenshot(tmp_path / "concepts-graphs.png")
+        browser.open(f"{root}/?q=relaxation")
+        hits = browser.wait_for("document.querySelectorAll('.md-search-result__item').length")
+        assert hits, "the site's search found nothing for 'relaxation'"
+        browser.screenshot(tmp_path / "search.png")
+        assert browser.errors() == []
+    finally:
+        browser.close()
+        server.shutdown()
+    assert (tmp_path / "search.png").stat().st_size > 1000
+    print("screenshots in", tmp_path)
 
 
 def _value(results: dict, key: str):
