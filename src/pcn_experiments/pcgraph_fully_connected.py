@@ -43,7 +43,7 @@ from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
 from .plots import curves as curves_figure
 from .plots import image_grid
-from .registry import Report, RunContext, choose_config, experiment
+from .registry import PaperNumber, Report, RunContext, choose_config, experiment
 from .trainer import Learner, fit
 
 MODELS = ("pc_graph", "hopfield", "boltzmann", "almeida_pineda")
@@ -566,10 +566,24 @@ cores (shared with other jobs).
 """
 
 
+# Table 5.1 for `pcn report` (results hold fractions)
+PAPER_NUMBERS = tuple(
+    PaperNumber(
+        "thesis Table 5.1",
+        f"{name}, {model} (fraction)",
+        value / 100,
+        f"{name}.test_accuracy.{model}",
+    )
+    for name, by_model in THESIS_TABLE.items()
+    for model, value in by_model.items()
+)
+
+
 @experiment(
     "pcgraph-fully-connected",
     "Fully connected PC graph vs Hopfield/Boltzmann/Almeida-Pineda, and its queries "
     "(thesis Table 5.1, Fig. 5.3)",
+    paper=PAPER_NUMBERS,
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)

@@ -39,7 +39,7 @@ from .common import check_names, check_settings, load_subset
 from .output import markdown_table, save_figure
 from .plots import curves as curves_figure
 from .plots import image_grid
-from .registry import Report, RunContext, choose_config, experiment
+from .registry import PaperNumber, Report, RunContext, choose_config, experiment
 from .trainer import Learner, fit, shuffled_batches, train_step_learner
 
 GENERATIVE_MODELS = ("generative", "lateral", "assemblies")
@@ -478,9 +478,24 @@ def _figures(panels: dict[str, Any], cfg: TopologiesConfig, shape, out) -> None:
         save_figure(image_grid(rows, shape, TASK_TITLES[task]), out / f"{task}.png")
 
 
+# Table 5.2 for `pcn report` (results hold fractions; pcn's PC graph and BP: two hidden
+# layers of 256)
+PAPER_NUMBERS = tuple(
+    PaperNumber("thesis Table 5.2", f"{name}, {label} (fraction)", value / 100, f"{name}.{key}")
+    for name, values in THESIS.items()
+    for label, key, value in zip(
+        ("PC graph", "RBM", "BP"),
+        ("test_accuracy.pc_2", "test_accuracy.rbm", "test_accuracy.bp_2"),
+        values,
+        strict=True,
+    )
+)
+
+
 @experiment(
     "pcgraph-topologies",
     "PC graphs of several topologies on Fashion-MNIST: Table 5.2 and Figs. 5.6-5.8",
+    paper=PAPER_NUMBERS,
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)

@@ -36,7 +36,7 @@ from pcn.data import Dataset
 from .classify import MethodRun, image_graph, train_classifier
 from .common import check_names, check_settings, load_subset, prefixed_settings
 from .output import markdown_table, save_figure
-from .registry import Report, RunContext, Search, choose_config, experiment
+from .registry import PaperNumber, Report, RunContext, Search, choose_config, experiment
 
 METHODS = ("bp", "pc", "ppc")
 LABELS = {"bp": "BP", "pc": "PC", "ppc": "PPC"}
@@ -212,10 +212,24 @@ def _graph(cfg: Table21Config, architecture: str, ds: Dataset, seed: int) -> pcn
                        activation=cfg.activation, key=jax.random.key(seed))  # fmt: skip
 
 
+# the same numbers for `pcn report` (pcn's: the mean over seeds, in %)
+PAPER_NUMBERS = tuple(
+    PaperNumber(
+        "thesis Table 2.1",
+        f"{row}, {method.upper()} (%)",
+        value,
+        f"{row}.test_accuracy.{method}.mean",
+    )
+    for row, values in THESIS.items()
+    for method, value in zip(METHODS, values, strict=True)
+)
+
+
 @experiment(
     "table-2-1",
     "BP vs PC vs PPC (incremental PC) on MLPs and CNNs (thesis Table 2.1)",
     search=SEARCH,
+    paper=PAPER_NUMBERS,
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)
