@@ -22,7 +22,11 @@ FULL = SupervisedConfig(
 QUICK = dataclasses.replace(FULL, epochs=5)
 
 
-@experiment("digits-mlp", "BP vs PC on scikit-learn's digits (the `pcn demo`, no download)")
+@experiment(
+    "digits-mlp",
+    "BP vs PC on scikit-learn's digits (the `pcn demo`, no download)",
+    figure="the `pcn demo` run: no paper figure",
+)
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)
     ds = load_subset("digits", ctx, train=None, test=None)

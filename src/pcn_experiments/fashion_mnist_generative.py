@@ -58,6 +58,7 @@ QUICK_DATA = {"train": 3000, "test": 300}
 @experiment(
     "fashion-mnist-generative",
     "PC generative decoder on Fashion-MNIST: test reconstruction MSE vs a BP autoencoder",
+    figure="pcn's own comparison of a PC decoder and a BP autoencoder: no paper figure",
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)

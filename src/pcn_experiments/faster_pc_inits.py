@@ -120,6 +120,10 @@ def _formula(name: str, steps: int, layers: int) -> int | None:
 @experiment(
     "faster-pc-inits",
     "Neuron initialisers against the number of inference steps T (Faster-PC Fig. 2)",
+    figure=(
+        "Faster-PC Fig. 2 plots accuracy against T: only I_fw trains at low T, I_null "
+        "beats I_0 and I_N, all meet at T = 100"
+    ),
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)

@@ -173,6 +173,10 @@ def _figure(counts: dict, cfg: HeteroConfig) -> Figure:
     "memory-hetero",
     "Hetero-associative PC memories: captions from images and images from captions "
     "(thesis Figs. 4.20-4.21)",
+    figure=(
+        "thesis Figs. 4.20-4.21 plot the retrievals; its text: only depths 9-11 retrieve "
+        "more than half of 100 pairs, autoencoders never more than two images"
+    ),
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)

@@ -48,7 +48,7 @@ from .memory_common import (
 )
 from .output import markdown_table, save_figure
 from .plots import image_grid
-from .registry import Report, RunContext, choose_config, experiment
+from .registry import PaperNumber, Report, RunContext, choose_config, experiment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,10 +146,31 @@ def _iteration_curves(by_iteration: dict, cfg: HierarchicalConfig) -> Figure:
     return fig
 
 
+# Table 4.1 (two GTX 1080 Ti) and the thesis's claim for width 2048, for `pcn report`
+PAPER_NUMBERS = (
+    *(
+        PaperNumber(
+            "thesis Table 4.1",
+            f"ms for one application of F, width {width} (GPU; pcn: this CPU)",
+            ms,
+            f"ms_per_retrieval.{width}.1",
+        )
+        for width, ms in ((256, 20), (512, 40), (1024, 90), (2048, 150))
+    ),
+    PaperNumber(
+        "thesis section 4.3",
+        "width 2048, 500 Tiny ImageNet images from noisy keys (fraction, >= 0.99)",
+        0.99,
+        "retrieved.pc-L2-n2048.tiny-imagenet-val.500.noisy_var0_2.fraction",
+    ),
+)
+
+
 @experiment(
     "memory-hierarchical",
     "Generative PC memories clean noisy keys by iterating F, against autoencoders "
     "(thesis Figs. 4.5-4.9)",
+    paper=PAPER_NUMBERS,
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)

@@ -260,6 +260,7 @@ def _figure(curves: dict[str, list[dict]], per_epoch: int) -> Figure:
 @experiment(
     "nongauss-transformer",
     "BP vs PC_F vs PC_FKL training a causal transformer LM (beyond-Gaussians paper, Fig. 7)",
+    figure="the beyond-Gaussians paper's Fig. 7 plots the perplexities (no table of numbers)",
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)

@@ -322,7 +322,14 @@ does.
 """
 
 
-@experiment("nongauss-vae", "BP vs PC_FKL variational autoencoders (beyond-Gaussians, Fig. 5/6)")
+@experiment(
+    "nongauss-vae",
+    "BP vs PC_FKL variational autoencoders (beyond-Gaussians, Fig. 5/6)",
+    figure=(
+        "the beyond-Gaussians paper's Figs. 5-6 plot the losses and show samples (no "
+        "table of numbers)"
+    ),
+)
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)
     per_dataset = {name: _run_dataset(name, cfg, ctx) for name in cfg.datasets}

@@ -156,6 +156,9 @@ class Experiment:
     resumable: bool = True  # it trains through `trainer.fit`, which checkpoints
     search: Search | None = None  # what `pcn sweep` may search
     paper: tuple[PaperNumber, ...] = ()  # the papers' numbers it reproduces
+    # what the paper shows where it gives no numbers (a plot), or why there is no paper
+    # figure to compare with; for `pcn report`
+    figure: str = ""
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -186,13 +189,15 @@ def experiment(
     resumable: bool = True,
     search: Search | None = None,
     paper: Sequence[PaperNumber] = (),
+    figure: str = "",
 ) -> Callable[[Callable], Callable]:
     """Register `fn(ctx) -> Report` as experiment `name`; `resumable=False` for one that
     trains nothing (so writes no checkpoint to resume from); `search` for one that
-    `pcn sweep` can tune; `paper`, the papers' numbers its results reproduce."""
+    `pcn sweep` can tune; `paper`, the papers' numbers its results reproduce, and
+    `figure`, what the paper shows where it gives no numbers."""
 
     def register(fn: Callable[[RunContext], Report]) -> Callable[[RunContext], Report]:
-        EXPERIMENTS[name] = Experiment(name, summary, fn, resumable, search, tuple(paper))
+        EXPERIMENTS[name] = Experiment(name, summary, fn, resumable, search, tuple(paper), figure)
         return fn
 
     return register

@@ -103,6 +103,7 @@ def gallery(results_dir: Path) -> list[dict[str, Any]]:
                 "wall_time_s": results.get("wall_time_s", results.get("seconds")),
                 "sweep": is_sweep(results),
                 "rows": [] if is_sweep(results) else rows(results, exp.paper if exp else ()),
+                "figure": exp.figure if exp else "",
                 "figures": sorted(p.name for p in path.parent.glob("*.png")),
             }
         )
@@ -136,17 +137,20 @@ def gallery_markdown(results_dir: Path, *, link: Callable[[Path], str]) -> str:
             f"`{run['command']}` ({budget}{', quick settings' if run['quick'] else ''})",
             "",
         ]
+        if run["figure"] and not run["sweep"]:
+            lines += [f"Paper: {run['figure']}.", ""]
         if run["rows"]:
             lines += ["| source | number | paper | pcn | pcn - paper |", "|---|---|---|---|---|"]
             for row in run["rows"]:
+                label = row["label"].replace("|", "\\|")  # a bar would end the cell
                 lines.append(
-                    f"| {row['source']} | {row['label']} | {_format(row['paper'])} | "
+                    f"| {row['source']} | {label} | {_format(row['paper'])} | "
                     f"{_format(row['pcn'])} | {_format(row['difference'])} |"
                 )
             lines.append("")
         elif run["sweep"]:
             lines += ["A hyperparameter search (its best settings are in the report).", ""]
-        else:
+        elif not run["figure"]:
             lines += ["No paper number is declared for this experiment yet.", ""]
         for figure in run["figures"]:
             lines += [f"![{figure}]({folder.name}/{figure})", ""]

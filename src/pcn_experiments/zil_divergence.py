@@ -30,7 +30,7 @@ from pcn.zero_divergence import zil_gradients
 
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
-from .registry import Report, RunContext, choose_config, experiment
+from .registry import PaperNumber, Report, RunContext, choose_config, experiment
 
 ARCHITECTURES = ("mlp", "cnn", "rnn", "resnet", "transformer")
 ABLATIONS = {
@@ -111,10 +111,28 @@ def _figure(divergence: dict) -> Figure:
     return fig
 
 
+# Tables 3.1 (Z-IL as first defined: exact on MLPs, CNNs, RNNs only) and 3.2 (on levelled
+# computational graphs: exact everywhere), for `pcn report`
+ARCHITECTURES = ("mlp", "cnn", "rnn", "resnet", "transformer")
+PAPER_NUMBERS = (
+    *(
+        PaperNumber(
+            "thesis Table 3.1", f"{arch}, unlevelled", value, f"divergence.{arch}.unlevelled"
+        )
+        for arch, value in zip(ARCHITECTURES, (0, 0, 0, 4.53e7, 7.29e4), strict=True)
+    ),
+    *(
+        PaperNumber("thesis Table 3.2", f"{arch}, levelled", 0, f"divergence.{arch}.levelled")
+        for arch in ARCHITECTURES
+    ),
+)
+
+
 @experiment(
     "zil-divergence",
     "Distance between one BP and one Z-IL update (Tables 3.1, 3.2)",
     resumable=False,
+    paper=PAPER_NUMBERS,
 )
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)

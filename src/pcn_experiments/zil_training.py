@@ -19,7 +19,7 @@ from pcn.zero_divergence import ZIL
 
 from .common import check_settings, load_subset
 from .output import markdown_table, save_figure
-from .registry import Report, RunContext, choose_config, experiment
+from .registry import PaperNumber, Report, RunContext, choose_config, experiment
 from .trainer import fit, train_step_learner
 
 
@@ -57,7 +57,18 @@ def _loss_figure(losses: dict[str, np.ndarray]) -> Figure:
     return fig
 
 
-@experiment("zil-training", "BP and Z-IL train a Fashion-MNIST MLP with identical losses (float64)")
+@experiment(
+    "zil-training",
+    "BP and Z-IL train a Fashion-MNIST MLP with identical losses (float64)",
+    paper=(
+        PaperNumber(
+            "thesis Theorem 1 (ch. 3)",
+            "largest difference between the BP and Z-IL losses",
+            0.0,
+            "max_abs_loss_diff",
+        ),
+    ),
+)
 def run(ctx: RunContext) -> Report:
     cfg = choose_config(ctx, FULL, QUICK)
     ds = load_subset("fashion-mnist", ctx, train=cfg.steps * cfg.batch_size, test=0)

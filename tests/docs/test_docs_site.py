@@ -134,3 +134,8 @@ def test_pcn_report_writes_the_gallery_and_its_json(tmp_path, capsys):
     assert main(["report", "--results", str(ROOT / "results"), "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
     assert {run["experiment"] for run in runs} >= {"memory-linear", "faster-pc-table1"}
+
+
+def test_every_experiment_sets_a_paper_number_or_says_what_the_paper_shows():
+    for name, exp in load_all().items():
+        assert exp.paper or exp.figure, f"{name}: declare paper=(...) or figure='...'"
