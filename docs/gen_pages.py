@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -18,6 +19,10 @@ from pcn_experiments import registry
 from pcn_experiments.report import gallery_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("diagrams", Path(__file__).with_name("diagrams.py"))
+assert _spec is not None and _spec.loader is not None
+diagrams = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(diagrams)
 RESULTS = ROOT / "results"
 KATEX = Path("/usr/share/javascript/katex")
 
@@ -133,6 +138,14 @@ def _gallery() -> None:
         out.write(gallery_markdown(RESULTS, link=lambda folder: f"{folder.name}/index.md"))
 
 
+def _diagrams() -> None:
+    for page, draw in (("concepts/pc_graph.png", diagrams.pc_graph),
+                       ("concepts/schedules.png", diagrams.schedules)):  # fmt: skip
+        with mkdocs_gen_files.open(page, "wb") as out:
+            out.write(draw())
+
+
 _vendor_katex()
+_diagrams()
 _experiment_pages()
 _gallery()

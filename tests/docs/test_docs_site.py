@@ -53,6 +53,8 @@ def test_site_builds_strict_with_every_tutorial_executed(site):
     assert "LayerParallel" in api and "data_parallel" in api
     for name in load_all():
         assert (folder / "experiments" / name / "index.html").exists(), name
+    for diagram in ("pc_graph.png", "schedules.png"):  # drawn at build time
+        assert (folder / "concepts" / diagram).stat().st_size > 5000, diagram
 
 
 @pytest.mark.skipif(
