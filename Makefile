@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo test lint bench docs jax-range clean
 
 $(BIN)/pcn: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: lint
 # the site into site/: tutorials executed, warnings are errors (mkdocs.yml: strict)
 docs: $(BIN)/pcn
 	MPLBACKEND=Agg $(BIN)/mkdocs build --strict --site-dir site
+
+# the wheel with the oldest and the newest jax pyproject.toml allows, each in a fresh venv
+jax-range: $(BIN)/pcn
+	$(BIN)/python tests/jax_range.py
 
 bench: $(BIN)/pcn
 	$(BIN)/pcn bench train-step --against-pcx
