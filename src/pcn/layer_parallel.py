@@ -191,6 +191,7 @@ class LayerParallel:
         self._blocks = tuple(self._block(graph, block, stage_of, index_of) for block in self.blocks)
         self._weights_width = max(1, *(b.weights for b in self._blocks))
         self._energy_nodes = tuple(n for n in graph.names if graph.incoming(n))
+        self._compiled_infer: dict[Any, Callable] = {}
 
     # --- building ----------------------------------------------------------------
     @staticmethod
@@ -558,11 +559,22 @@ class LayerParallel:
         check_free_nodes(graph, frozenset(batch))
         self.check_batch(batch)
         steps = fixed_steps(as_stop(stop))
-        optimizer = _as_optax(value_optimizer_of(gamma, value_optimizer, default_gamma=None))
-        run = functools.partial(
-            self._run, steps=steps, value_optimizer=optimizer, init=ForwardInit()
-        )
-        rows, trace, _, _, _ = jax.jit(run)(self.pack_weights(graph), dict(batch))
+        chosen = value_optimizer_of(gamma, value_optimizer, default_gamma=None)
+        # one compiled program per (T, value optimiser): later queries reuse it
+        key = (steps, chosen)
+        try:
+            run = self._compiled_infer.get(key)
+        except TypeError:  # an unhashable optax transformation: compiled each call
+            key, run = None, None
+        if run is None:
+            run = jax.jit(
+                functools.partial(
+                    self._run, steps=steps, value_optimizer=_as_optax(chosen), init=ForwardInit()
+                )
+            )
+            if key is not None:
+                self._compiled_infer[key] = run
+        rows, trace, _, _, _ = run(self.pack_weights(graph), dict(batch))
         values = self.unpack_values(rows, frozenset(batch))
         return {**{n: jnp.asarray(v) for n, v in batch.items()}, **values}, trace
 
