@@ -15,8 +15,8 @@ demo: $(BIN)/pcn
 	$(BIN)/pcn demo
 
 lint: $(BIN)/pcn
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests docs
+	$(BIN)/ruff format --check src tests docs
 	$(BIN)/pyright
 
 # two workers: most tests wait on single-threaded XLA compiles; loadscope keeps a module's
