@@ -13,6 +13,8 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+import types
+import typing
 from typing import Any
 
 import pcn
@@ -59,6 +61,7 @@ def choose_config(ctx: RunContext, full: Any, quick: Any) -> Any:
     """
     cfg = quick if ctx.quick else full
     fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    hints = typing.get_type_hints(type(cfg))
     changes = {}
     for name, text in ctx.overrides:
         if name not in fields:
@@ -68,20 +71,44 @@ def choose_config(ctx: RunContext, full: Any, quick: Any) -> Any:
             )
         current = fields[name]
         try:
-            if isinstance(current, bool):
-                value = {"true": True, "false": False}[text.lower()]
-            elif isinstance(current, tuple):
-                value = tuple(type(current[0])(v) for v in text.split(","))
-            else:
-                value = type(current)(text)
-        except (KeyError, ValueError, IndexError):
+            value = _parse_setting(text, current, hints[name])
+        except (KeyError, ValueError, IndexError, TypeError):
             raise ValueError(
-                f"Cannot read {text!r} as the setting {name!r} (currently {current!r})."
+                f"Cannot read {text!r} as the setting {name!r} (currently {current!r}, "
+                f"of type {_type_name(hints[name])})."
             ) from None
         changes[name] = value
     cfg = dataclasses.replace(cfg, **changes)
     ctx.identity["config"] = to_jsonable(dataclasses.asdict(cfg))
     return _tracked(cfg, ctx.reads)
+
+
+def _parse_setting(text: str, current: Any, hint: Any) -> Any:
+    """`text` (from `--set`) as a value of the field whose value is `current` and whose
+    annotation is `hint`: "none" for an optional field, "a,b" for a tuple."""
+    options = typing.get_args(hint) if _is_union(hint) else ()
+    if type(None) in options:
+        if text.lower() == "none":
+            return None
+        hint = next(o for o in options if o is not type(None))
+    if current is None:
+        return hint(text)
+    if isinstance(current, bool):
+        return {"true": True, "false": False}[text.lower()]
+    if isinstance(current, tuple):
+        if not current:
+            (item,) = typing.get_args(hint)[:1] or (str,)
+            return tuple(item(v) for v in text.split(",")) if text else ()
+        return tuple(type(current[0])(v) for v in text.split(","))
+    return type(current)(text)
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 _NOT_A_USE = frozenset({"dataclasses", __name__, "pcn._validation", "copy", "reprlib"})

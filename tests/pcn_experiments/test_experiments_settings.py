@@ -52,3 +52,19 @@ def test_set_rejects_unknown_settings_and_unreadable_values(tmp_path):
         run_experiment("digits-mlp", out=tmp_path, quick=True, overrides={"epochs": "fast"})
     with pytest.raises(ValueError, match="`learning_rate` must be > 0"):
         run_experiment("digits-mlp", out=tmp_path, quick=True, overrides={"learning_rate": "-1"})
+
+
+def test_set_reads_an_optional_setting_by_its_declared_type(tmp_path):
+    # `train` defaults to None (all examples): `--set train=2000` is read as the
+    # annotation's int, and "none" gives the default back
+    from pcn_experiments import table_2_1
+    from pcn_experiments.registry import RunContext, choose_config
+
+    def chosen(**overrides):
+        ctx = RunContext(out=tmp_path, overrides=tuple(overrides.items()))
+        return choose_config(ctx, table_2_1.FULL, table_2_1.QUICK)
+
+    assert chosen(train="2000").train == 2000
+    assert chosen(train="none").train is None
+    with pytest.raises(ValueError, match=r"Cannot read 'many' as the setting 'train'.*int \| None"):
+        chosen(train="many")
