@@ -37,11 +37,40 @@ from .graph import Edge
 Linear = eqx.nn.Linear
 """`y = W x + b`, `W` of shape (out, in). `eqx.nn.Linear(in_features, out_features, *, key)`."""
 
-Conv2d = eqx.nn.Conv2d
-"""Channels-first 2-D convolution, `(C_in, H, W) -> (C_out, H', W')`:
-`y[o] = b[o] + sum_c W[o, c] * x[c]` (cross-correlation). `eqx.nn.Conv2d(in_channels,
-out_channels, kernel_size, stride=1, padding=0, ..., *, key)`; `padding` may be an int,
-pairs, or `"SAME"` / `"VALID"`."""
+class Conv2d(eqx.nn.Conv2d):
+    """Channels-first 2-D convolution, `(C_in, H, W) -> (C_out, H', W')`:
+    `y[o] = b[o] + sum_c W[o, c] * x[c]` (cross-correlation). The parameters, arguments
+    and maths of `eqx.nn.Conv2d(in_channels, out_channels, kernel_size, stride=1,
+    padding=0, ..., *, key)`; `padding` may be an int, pairs, or `"SAME"` / `"VALID"`.
+
+    Computed channels-last (`(H, W, C)` and `(kh, kw, C_in, C_out)` inside): XLA's CPU
+    backend runs a channels-first convolution inside a loop (and every relaxation is a
+    `lax.scan`) through a generic path some 40x slower than its optimised one, which
+    made an IL step of the thesis's CNN 9x slower (`benchmarks/conv_in_loop.py`).
+    """
+
+    def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+        if x.ndim != 3:
+            raise ValueError(
+                f"Conv2d takes one example of shape (channels, height, width), got {x.shape}; "
+                "a graph maps it over the batch itself."
+            )
+        if self.padding_mode != "ZEROS":
+            x, padding = self._nonzero_pad(x), "VALID"
+        else:
+            padding = self.padding
+        y = jax.lax.conv_general_dilated(
+            jnp.transpose(x, (1, 2, 0))[None],
+            jnp.transpose(self.weight, (2, 3, 1, 0)),
+            window_strides=self.stride,
+            padding=padding,
+            rhs_dilation=self.dilation,
+            feature_group_count=self.groups,
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
+        y = jnp.transpose(y[0], (2, 0, 1))
+        return y + self.bias if self.use_bias and self.bias is not None else y
+
 
 Identity = eqx.nn.Identity
 """`y = x`: the edge of an identity node (levelling a graph) or of a residual skip."""

@@ -1,0 +1,71 @@
+"""What computing convolutions channels-last (`pcn.layers.Conv2d`) buys on XLA's CPU
+backend against Equinox's channels-first `eqx.nn.Conv2d`, the same maths: a training step
+of the thesis's CNN (3x3 convolutions 64-128-64 with 2x2 max pooling, dense 128, tanh;
+CIFAR-10 shapes, batch 64, Adam) by BP and by IL with T = 10 (a relaxation is a
+`lax.scan`). 5 rounds of 3 steps of every case in turns, in one process; medians, and
+ratios within each round. Run: `python benchmarks/conv_in_loop.py`."""
+
+import json
+import statistics
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from reference import median_ratio, timed_rounds  # the shared timing (this folder)
+
+import pcn
+from pcn import layers
+
+
+def channels_first(graph: pcn.PCGraph) -> pcn.PCGraph:
+    """`graph` with every `pcn.layers.Conv2d` swapped for an `eqx.nn.Conv2d` holding the
+    same weights (the layer Equinox users would write)."""
+
+    def swap(leaf):
+        if not isinstance(leaf, layers.Conv2d):
+            return leaf
+        plain = eqx.nn.Conv2d(
+            leaf.in_channels, leaf.out_channels, leaf.kernel_size, leaf.stride, leaf.padding,
+            key=jax.random.key(0),
+        )  # fmt: skip
+        return eqx.tree_at(lambda c: (c.weight, c.bias), plain, (leaf.weight, leaf.bias))
+
+    return jax.tree.map(swap, graph, is_leaf=lambda x: isinstance(x, layers.Conv2d))
+
+
+graph = pcn.cnn(
+    (3, 32, 32), channels=(64, 128, 64), hidden=128, classes=10, activation="tanh",
+    key=jax.random.key(0),
+)  # fmt: skip
+rng = np.random.default_rng(0)
+batch = {
+    "x": jnp.asarray(rng.normal(size=(64, 3, 32, 32)), jnp.float32),
+    "y": jnp.asarray(np.eye(10)[rng.integers(0, 10, 64)], jnp.float32),
+}
+
+
+def runner(g, algorithm):
+    step = pcn.make_train_step(g, algorithm, optax.adam(1e-4))
+    held = [step.init(g)]
+
+    def run(n):
+        state = held[0]
+        for _ in range(n):
+            state, _ = step(state, batch)
+        jax.block_until_ready(state)
+        held[0] = state
+
+    return run
+
+
+cases = {}
+for algo_name, algorithm in (("bp", pcn.BP()), ("il_t10", pcn.IL(10, gamma=0.1))):
+    cases[f"{algo_name}_channels_last"] = runner(graph, algorithm)
+    cases[f"{algo_name}_channels_first"] = runner(channels_first(graph), algorithm)
+times = timed_rounds(cases, warmup=2, rounds=5, calls=3)
+print(json.dumps({name: round(statistics.median(t), 1) for name, t in times.items()}))
+for algo_name in ("bp", "il_t10"):
+    ratio = median_ratio(times, f"{algo_name}_channels_first", f"{algo_name}_channels_last")
+    print(f"{algo_name}: channels-first / channels-last {ratio:.1f}x")
