@@ -283,33 +283,43 @@ class AverageInit(AbstractCarryingInitialiser):
 
 
 class Hopfield(eqx.Module):
-    """One modern Hopfield layer of `MemoryInit` (Eq. 8): softmax(beta (o Q + b) K^T) V."""
+    """One modern Hopfield layer of `MemoryInit` (Eq. 8), with one or more heads: each
+    head h answers softmax(beta (o Q_h + b_h) K_h^T) and the heads' weights, side by
+    side, read the stored values V."""
 
-    query: jax.Array  # Q: (observation width, key width)
-    bias: jax.Array  # b: (key width,)
-    keys: jax.Array  # K: (patterns, key width)
-    values: jax.Array  # V: (patterns, node width)
+    query: jax.Array  # Q: (observation width, heads, key width)
+    bias: jax.Array  # b: (heads, key width)
+    keys: jax.Array  # K: (heads, patterns, key width)
+    values: jax.Array  # V: (heads * patterns, node width)
 
     def attention(self, observations: jax.Array, beta: float) -> jax.Array:
-        """A of the paper: (batch, patterns) softmax weights."""
-        scores = (observations @ self.query + self.bias[None]) @ self.keys.T
-        return jax.nn.softmax(beta * scores, axis=-1)
+        """A of the paper: (batch, heads * patterns), each head's softmax weights."""
+        queries = jnp.einsum("bw,whk->bhk", observations, self.query) + self.bias[None]
+        scores = jnp.einsum("bhk,hpk->bhp", queries, self.keys)
+        weights = jax.nn.softmax(beta * scores, axis=-1)
+        return weights.reshape(observations.shape[0], -1)
 
     def __call__(self, observations: jax.Array, beta: float) -> jax.Array:
         return self.attention(observations, beta) @ self.values
 
 
 class MemoryInit(AbstractCarryingInitialiser):
-    """I_mem (Faster-PC paper, Section 4.2, Eqs. 8-9, Algorithm 2): every free node starts
-    at the answer of its own modern Hopfield layer to the batch's observations o (the
+    """I_mem (Faster-PC paper, Section 4.2, Eqs. 8-9, Algorithm 2): free nodes start at
+    the answer of their own modern Hopfield layer to the batch's observations o (the
     provided values, concatenated), softmax(beta (o Q + b) K^T) V.
+
+    By default every free node has a layer. With `nodes`, only those do and every other
+    free node starts at its prediction from them and the provided values (a forward
+    pass, DAG only): the paper's generative decoder keeps one memory for its latent,
+    `MemoryInit(nodes=("z",), patterns=24, heads=16, key_width=8, beta=200.0)`.
 
     The layers are the carry: after each batch one step of `optimizer` lowers Eq. 9's
     squared error between their answers and the relaxed values. Q, b and K start random
     (`TrainStep.init(..., key=)`), V at the least-squares fit A^+ h_fw of the first
     batch's forward pass, so I_mem starts where I_fw does. Its answers cost 3 sequential
     products before the relaxation and Eq. 9's gradient reaches Q two products after it:
-    a step's SMMs (`pcn.cost.step_smm`) are 2T + 5, against 2T + 1 from zero.
+    with a layer on every node a step's SMMs (`pcn.cost.step_smm`) are 2T + 5, against
+    2T + 1 from zero; a forward pass from `nodes` adds its depth.
     """
 
     patterns: int = eqx.field(static=True, default=64)
@@ -318,17 +328,43 @@ class MemoryInit(AbstractCarryingInitialiser):
     optimizer: optax.GradientTransformation = eqx.field(
         static=True, default_factory=lambda: optax.adam(1e-3)
     )
+    heads: int = eqx.field(static=True, default=1)
+    nodes: tuple[str, ...] | None = eqx.field(static=True, default=None)
 
     def __check_init__(self) -> None:
-        for name in ("patterns", "key_width"):
+        for name in ("patterns", "key_width", "heads"):
             check_at_least(name, getattr(self, name), 1)
         check_positive("beta", self.beta, hint="the inverse temperature delta, e.g. 1.0.")
+        if self.nodes is not None and (isinstance(self.nodes, str) or not self.nodes):
+            raise ValueError(
+                f"`nodes` names the nodes that get a Hopfield layer, as a non-empty tuple "
+                f"(e.g. nodes=('z',)), got {self.nodes!r}; leave it None for every free node."
+            )
 
     @staticmethod
     def _observations(provided: ValuesIn) -> jax.Array:
         return jnp.concatenate(
             [v.reshape(v.shape[0], -1) for _, v in sorted(provided.items())], axis=1
         )
+
+    def _remembered(self, graph: PCGraph, provided: ValuesIn) -> tuple[str, ...]:
+        """The free nodes with a Hopfield layer (checked against the graph)."""
+        free = tuple(sorted(n.name for n in graph.nodes if n.name not in provided))
+        if self.nodes is None:
+            return free
+        wrong = [n for n in self.nodes if n not in free]
+        if wrong:
+            raise ValueError(
+                f"MemoryInit(nodes=...) names {wrong}, which are not free nodes of this "
+                f"batch; the free nodes are {list(free)}."
+            )
+        if graph.order is None:
+            raise ValueError(
+                "MemoryInit(nodes=...) starts the other free nodes by a forward pass, which "
+                f"needs a DAG, but this graph has a cycle ({graph.cycle_hint()}); leave "
+                "`nodes` None to give every free node a Hopfield layer."
+            )
+        return tuple(sorted(self.nodes))
 
     def start(self, graph: PCGraph, batch: ValuesIn, *, key: Key | None = None) -> Any:
         if key is None:
@@ -338,17 +374,20 @@ class MemoryInit(AbstractCarryingInitialiser):
             )
         o = self._observations(batch)
         forward = _free_values(graph, batch, _first_start(graph, batch))
+        names = self._remembered(graph, batch)
+        width, kw, heads = o.shape[1], self.key_width, self.heads
         layers = {}
-        for name, k in zip(sorted(forward), jax.random.split(key, len(forward)), strict=True):
+        for name, k in zip(names, jax.random.split(key, len(names)), strict=True):
             kq, kk = jax.random.split(k)
             h = forward[name].reshape(o.shape[0], -1)
-            width = o.shape[1]
+            # drawn flat, so that one head draws what the one-head layer always did
+            query = jax.random.normal(kq, (width, heads * kw), o.dtype) / jnp.sqrt(width)
+            keys = jax.random.normal(kk, (heads * self.patterns, kw), o.dtype) / jnp.sqrt(kw)
             layer = Hopfield(
-                jax.random.normal(kq, (width, self.key_width), o.dtype) / jnp.sqrt(width),
-                jnp.zeros((self.key_width,), o.dtype),
-                jax.random.normal(kk, (self.patterns, self.key_width), o.dtype)
-                / jnp.sqrt(self.key_width),
-                jnp.zeros((self.patterns, h.shape[1]), o.dtype),
+                query.reshape(width, heads, kw),
+                jnp.zeros((heads, kw), o.dtype),
+                keys.reshape(heads, self.patterns, kw),
+                jnp.zeros((heads * self.patterns, h.shape[1]), o.dtype),
             )
             fitted = jnp.linalg.pinv(layer.attention(o, self.beta)) @ h
             layers[name] = eqx.tree_at(lambda m: m.values, layer, fitted)
@@ -363,7 +402,9 @@ class MemoryInit(AbstractCarryingInitialiser):
             name: layer(o, self.beta).reshape(o.shape[0], *graph.node(name).shape)
             for name, layer in layers.items()
         }
-        return {**out, **provided}
+        if self.nodes is None:
+            return {**out, **provided}
+        return forward_init(graph, {**out, **provided})  # the rest from the answers
 
     def advance(self, carry: Any, graph: PCGraph, provided: ValuesIn, relaxed: Values) -> Any:
         layers, opt_state = carry

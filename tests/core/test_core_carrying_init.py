@@ -169,6 +169,52 @@ def test_memory_init_learns_to_start_near_the_relaxed_values():
         step.init(graph, batch=batch)
 
 
+def test_memory_init_with_heads_starts_where_forward_init_does(x64):
+    graph, batch = _decoder_batch()
+    init = pcn.MemoryInit(patterns=4, key_width=3, heads=4)  # 16 columns of A
+    carry = init.start(graph, batch, key=jax.random.key(2))
+    assert carry[0]["h1"].query.shape == (12, 4, 3) and carry[0]["h1"].values.shape == (16, 8)
+    values, forward = init.initialise(carry, graph, batch), pcn.forward_init(graph, batch)
+    for name in ("z", "h1"):
+        np.testing.assert_allclose(values[name], forward[name], atol=1e-10)
+
+
+def test_memory_init_on_some_nodes_starts_the_rest_by_their_predictions(x64):
+    # the paper's generative decoder: one memory for the latent, a forward pass below it
+    graph, batch = _decoder_batch()
+    init = pcn.MemoryInit(nodes=("z",), patterns=16, key_width=4, heads=2,
+                          optimizer=optax.adam(3e-2))  # fmt: skip
+    step = pcn.make_train_step(graph, pcn.IL(T, gamma=0.1, fuse=False, init=init),
+                               optax.sgd(0.1))  # fmt: skip
+    state = step.init(graph, batch=batch, key=jax.random.key(2))
+    assert set(step.carry(state)[0]) == {"z"}
+    for _ in range(20):
+        state, _ = step(state, batch)
+    values = init.initialise(step.carry(state), step.graph(state), batch)
+    assert float(jnp.abs(values["z"]).max()) > 0.0  # it has learnt a latent
+    below = pcn.forward_init(step.graph(state), {"z": values["z"], "x": batch["x"]})
+    np.testing.assert_allclose(values["h1"], below["h1"], atol=1e-12)
+    np.testing.assert_array_equal(values["x"], batch["x"])
+
+
+@pytest.mark.parametrize(
+    ("nodes", "match"),
+    [
+        (("x",), r"names \['x'\], which are not free nodes of this batch; the free nodes are"),
+        (("w",), r"names \['w'\], which are not free"),
+    ],
+)
+def test_memory_init_names_a_node_it_cannot_remember(nodes, match):
+    graph, batch = _decoder_batch()
+    with pytest.raises(ValueError, match=match):
+        pcn.MemoryInit(nodes=nodes).start(graph, batch, key=jax.random.key(0))
+
+
+def test_memory_init_rejects_a_bare_string_for_nodes():
+    with pytest.raises(ValueError, match=r"as a non-empty tuple \(e\.g\. nodes=\('z',\)\)"):
+        pcn.MemoryInit(nodes="z")
+
+
 def test_on_a_graph_with_a_cycle_the_first_batch_starts_at_zero():
     keys = jax.random.split(jax.random.key(0), 3)
     nodes = [pcn.Node("a", 2), pcn.Node("b", 2), pcn.Node("c", 2)]
