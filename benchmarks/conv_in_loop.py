@@ -2,8 +2,10 @@
 backend against Equinox's channels-first `eqx.nn.Conv2d`, the same maths: a training step
 of the thesis's CNN (3x3 convolutions 64-128-64 with 2x2 max pooling, dense 128, tanh;
 CIFAR-10 shapes, batch 64, Adam) by BP and by IL with T = 10 (a relaxation is a
-`lax.scan`). 5 rounds of 3 steps of every case in turns, in one process; medians, and
-ratios within each round. Run: `python benchmarks/conv_in_loop.py`."""
+`lax.scan`), 5 rounds of 3 steps of every case in turns; then iPC (`pcn.PPC`, T = 10,
+k = 1: convolutions' weight gradients inside the loop) looped and unrolled, 2 rounds of
+one step. One process; medians, and ratios within each round.
+Run: `python benchmarks/conv_in_loop.py`."""
 
 import json
 import statistics
@@ -69,3 +71,12 @@ print(json.dumps({name: round(statistics.median(t), 1) for name, t in times.item
 for algo_name in ("bp", "il_t10"):
     ratio = median_ratio(times, f"{algo_name}_channels_first", f"{algo_name}_channels_last")
     print(f"{algo_name}: channels-first / channels-last {ratio:.1f}x")
+
+ppc = {
+    "ppc_k1_looped": runner(graph, pcn.PPC(10, weight_every=1, gamma=0.1)),
+    "ppc_k1_unrolled": runner(graph, pcn.PPC(10, weight_every=1, gamma=0.1, unroll=True)),
+}
+ppc_times = timed_rounds(ppc, warmup=1, rounds=2, calls=1)
+print(json.dumps({name: round(statistics.median(t), 1) for name, t in ppc_times.items()}))
+ratio = median_ratio(ppc_times, "ppc_k1_looped", "ppc_k1_unrolled")
+print(f"ppc_k1: looped / unrolled {ratio:.1f}x")

@@ -43,6 +43,7 @@ class PPC(AbstractRelaxingAlgorithm):
     value_optimizer: ValueOptimizer = eqx.field(static=True)
     init: AbstractInitialiser = eqx.field(static=True)
     record_energy: bool = eqx.field(static=True)
+    unroll: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -53,6 +54,7 @@ class PPC(AbstractRelaxingAlgorithm):
         value_optimizer: ValueOptimizer | None = None,
         init: AbstractInitialiser = forward_init,
         record_energy: bool = True,
+        unroll: bool = False,
     ):
         """Args:
         steps: value steps T per batch.
@@ -62,6 +64,11 @@ class PPC(AbstractRelaxingAlgorithm):
         value_optimizer: `pcn.SGD(gamma, momentum=...)` or any optax transformation.
         init: initialiser of the values (forward initialisation by default).
         record_energy: report the energy before each value step.
+        unroll: lay the T steps out one after another in the compiled program instead
+            of a loop (compile time grows with T). For convolutions on XLA's CPU
+            backend: a weight gradient of a convolution inside a loop takes a generic
+            path there, about 35x slower, which made a PPC step of the thesis's CNN
+            24x slower than unrolled (`benchmarks/conv_in_loop.py`).
         """
         check_at_least("steps", steps, 1)
         check_at_least("weight_every", weight_every, 1, hint="1 updates at every step (iPC).")
@@ -76,6 +83,7 @@ class PPC(AbstractRelaxingAlgorithm):
         self.value_optimizer = value_optimizer_of(gamma, value_optimizer, default_gamma=0.1)
         self.init = init
         self.record_energy = record_energy
+        self.unroll = unroll
 
     def _train_on(
         self,
@@ -127,15 +135,17 @@ class PPC(AbstractRelaxingAlgorithm):
             return (p, w_state, f, v_state), _recorded(per_node, n, self.record_energy), per_node
 
         def block(carry: tuple, _: Any) -> tuple[tuple, tuple]:
-            carry, inner = jax.lax.scan(value_only, carry, length=self.weight_every - 1)
+            carry, inner = jax.lax.scan(
+                value_only, carry, length=self.weight_every - 1, unroll=self.unroll
+            )
             carry, energy, _ = joint(carry, last=False)
             return carry, (inner, energy)
 
         k, blocks = self.weight_every, self.steps // self.weight_every
         carry = (params, opt_state, free, value_opt.init(free))
         carry, first = value_only(carry, None)  # t = 0: no weight step before any value step
-        carry, (inner, joined) = jax.lax.scan(block, carry, length=blocks - 1)
-        carry, last_inner = jax.lax.scan(value_only, carry, length=k - 1)
+        carry, (inner, joined) = jax.lax.scan(block, carry, length=blocks - 1, unroll=self.unroll)
+        carry, last_inner = jax.lax.scan(value_only, carry, length=k - 1, unroll=self.unroll)
         carry, _, final = joint(carry, last=True)  # t = T: the weight step alone
         params, opt_state, free, _ = carry
         trace = _trace(first, inner, joined, last_inner, values, self.record_energy)

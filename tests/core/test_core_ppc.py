@@ -86,6 +86,25 @@ def test_ipc_on_a_linear_network_is_the_hand_derived_parallel_update(x64):
     assert info.energy_trace.shape == (2,)
 
 
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_unrolling_the_steps_changes_no_number(x64, k):
+    # `unroll` only lays the steps out without a loop (for convolutions on XLA:CPU)
+    graph = pcn.mlp(SIZES, activation="tanh", key=jax.random.key(1))
+    results = []
+    for unroll in (False, True):
+        step = pcn.make_train_step(
+            graph, pcn.PPC(4, weight_every=k, unroll=unroll), optax.adam(1e-2)
+        )
+        state = step.init(graph)
+        for seed in range(2):
+            state, info = step(state, _batch(6, seed=seed))
+        results.append((step.graph(state), info.energy_trace))
+    (looped, looped_trace), (unrolled, unrolled_trace) = results
+    for a, b in zip(jax.tree.leaves(looped), jax.tree.leaves(unrolled), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(looped_trace, unrolled_trace, rtol=1e-12)
+
+
 def test_the_schedule_compiles_once_into_one_program(monkeypatch):
     traces = []
     original = pcn.ppc.PPC._train_on
