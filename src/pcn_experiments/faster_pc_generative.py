@@ -54,7 +54,11 @@ class GenerativeInitsConfig:
     gamma: float  # SGD on the neurons, training and evaluation
     learning_rate: float  # Adam on the weights
     normal_std: float
+    memory_nodes: str  # the nodes with a Hopfield layer ("z,h1"), or "all"
     memory_patterns: int
+    memory_heads: int
+    memory_key_width: int
+    memory_beta: float  # delta of Eq. 8
     memory_rate: float
     train: int | None
     test: int | None
@@ -79,7 +83,16 @@ FULL = GenerativeInitsConfig(
     gamma=0.1,
     learning_rate=1e-3,
     normal_std=0.1,
-    memory_patterns=64,
+    # the paper's Hopfield layers (appendix: 16 heads, 24 patterns, embedding 128), on
+    # every node as in its Eqs. 8-9 (one memory on z with a forward pass below cannot
+    # learn at T = 3: z's first move comes at step 4, after the image's error has
+    # climbed the three layers, so Eq. 9's target is the memory's own answer); delta 1
+    # (the paper's 200 diverged in a 4-epoch probe)
+    memory_nodes="all",
+    memory_patterns=24,
+    memory_heads=16,
+    memory_key_width=8,
+    memory_beta=1.0,
     memory_rate=1e-3,
     train=None,
     test=2000,
@@ -98,7 +111,15 @@ QUICK = dataclasses.replace(
 
 def _initialiser(name: str, cfg: GenerativeInitsConfig) -> pcn.AbstractInitialiser:
     if name == "memory":
-        return pcn.MemoryInit(patterns=cfg.memory_patterns, optimizer=optax.adam(cfg.memory_rate))
+        nodes = None if cfg.memory_nodes == "all" else tuple(cfg.memory_nodes.split(","))
+        return pcn.MemoryInit(
+            nodes=nodes,
+            patterns=cfg.memory_patterns,
+            heads=cfg.memory_heads,
+            key_width=cfg.memory_key_width,
+            beta=cfg.memory_beta,
+            optimizer=optax.adam(cfg.memory_rate),
+        )
     return pcn.zeros_init if name == "zero" else pcn.NormalInit(std=cfg.normal_std)
 
 
@@ -247,14 +268,22 @@ def _markdown(r: dict[str, Any], cfg: GenerativeInitsConfig) -> str:
     ]
     table = markdown_table(["init", "T_train", *[f"T_eval = {t}" for t in te]], rows)
     sizes = " -> ".join(map(str, cfg.decoder_sizes))
+    where = (
+        "a Hopfield layer on every free node"
+        if cfg.memory_nodes == "all"
+        else f"a Hopfield layer on {cfg.memory_nodes}, the nodes below started by a forward pass"
+    )
+    memory = (
+        f"{where}; {cfg.memory_heads} head(s) of {cfg.memory_patterns} patterns, keys of "
+        f"{cfg.memory_key_width}, delta {cfg.memory_beta}, Adam {cfg.memory_rate} on Eq. 9"
+    )
     return f"""# Memory-based initialisation of a generative PCN (Faster-PC paper, Figs. 7-8)
 
 A PC decoder ({sizes}, {cfg.activation}, sigmoid image) trained by IL on
 {r["train_examples"]} Fashion-MNIST images ({cfg.epochs} epochs of batch
 {cfg.batch_size}, SGD {cfg.gamma} on the neurons for T_train steps, Adam
-{cfg.learning_rate} on the weights), the neurons started each batch by I_mem (Hopfield
-layers of {cfg.memory_patterns} patterns, Adam {cfg.memory_rate} on Eq. 9), I_0 or I_N
-(std {cfg.normal_std}). Each of {r["test_examples"]} test images is reconstructed after
+{cfg.learning_rate} on the weights), the neurons started each batch by I_mem ({memory}),
+I_0 or I_N (std {cfg.normal_std}). Each of {r["test_examples"]} test images is reconstructed after
 every epoch: started by the same initialiser, relaxed for T_eval steps, its latent
 decoded; best test MSE per pixel over the epochs:
 
