@@ -125,7 +125,7 @@ def hyper(cfg: Table1Config, method: str) -> dict[str, Any]:
     return prefixed_settings(cfg, f"{method}_")
 
 
-# each method's settings: the best of its `pcn sweep faster-pc-table1 --trials 8 --set
+# each method's settings: the best of its `pcn sweep faster-pc-table1 --trials 24 --set
 # methods=M` on Fashion-MNIST (results/faster-pc-table1-sweep-M/), used on MNIST too
 FULL = Table1Config(
     datasets=("fashion-mnist", "mnist"),
@@ -140,17 +140,17 @@ FULL = Table1Config(
     weight_decay=1e-4,
     evals_per_epoch=2,
     validation=0.0,
-    bp_learning_rate=3e-4,
-    bp_activation="relu",
-    pc_fw_learning_rate=1e-3,
-    pc_fw_activation="relu",
+    bp_learning_rate=5e-4,
+    bp_activation="gelu",
+    pc_fw_learning_rate=3e-4,
+    pc_fw_activation="gelu",
     pc_fw_gamma=0.05,
-    pc_fw_steps=7,
-    pc_avg_learning_rate=5e-4,
-    pc_avg_activation="gelu",
-    pc_avg_gamma=0.01,
+    pc_fw_steps=6,
+    pc_avg_learning_rate=1e-4,
+    pc_avg_activation="relu",
+    pc_avg_gamma=0.05,
     pc_avg_steps=3,
-    pc_avg_forward_layers=3,
+    pc_avg_forward_layers=2,
     train=None,
     test=None,
 )
