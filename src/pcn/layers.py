@@ -22,7 +22,7 @@ is the same map as ONE edge, for when the two paths need not be separate.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import equinox as eqx
 import jax
@@ -37,6 +37,7 @@ from .graph import Edge
 Linear = eqx.nn.Linear
 """`y = W x + b`, `W` of shape (out, in). `eqx.nn.Linear(in_features, out_features, *, key)`."""
 
+
 class Conv2d(eqx.nn.Conv2d):
     """Channels-first 2-D convolution, `(C_in, H, W) -> (C_out, H', W')`:
     `y[o] = b[o] + sum_c W[o, c] * x[c]` (cross-correlation). The parameters, arguments
@@ -48,6 +49,26 @@ class Conv2d(eqx.nn.Conv2d):
     `lax.scan`) through a generic path some 40x slower than its optimised one, which
     made an IL step of the thesis's CNN 9x slower (`benchmarks/conv_in_loop.py`).
     """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] = (1, 1),
+        padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = (0, 0),
+        dilation: int | Sequence[int] = (1, 1),
+        groups: int = 1,
+        use_bias: bool = True,
+        padding_mode: str = "ZEROS",
+        dtype: Any = None,
+        *,
+        key: jax.Array,
+    ):
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+            use_bias, padding_mode, dtype, key=key,
+        )  # fmt: skip
 
     def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
         if x.ndim != 3:

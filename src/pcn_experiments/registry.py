@@ -11,10 +11,10 @@ import json
 import pkgutil
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 import types
 import typing
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pcn

@@ -48,7 +48,8 @@ def test_conv2d_runs_channels_last_inside_a_relaxation():
     def relax(values):
         return pcn.infer(graph, values, clamp={"x": True, "y": True}, stop=3, gamma=0.1).values
 
-    specs = [eqn.params["dimension_numbers"].lhs_spec for eqn in _convs(jax.make_jaxpr(relax)(values))]
+    convs = _convs(jax.make_jaxpr(relax)(values))
+    specs = [eqn.params["dimension_numbers"].lhs_spec for eqn in convs]
     # (batch, channel, spatial...) positions of the input: channels last is (0, 3, 1, 2)
     assert specs and all(spec == (0, 3, 1, 2) for spec in specs), specs
 
