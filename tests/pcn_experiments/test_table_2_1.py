@@ -33,6 +33,19 @@ def test_table_2_1_quick_run_scores_every_method_by_early_stopping(tmp_path, che
     assert results["seconds_to_bp"][row]["bp"] is not None
 
 
+def test_the_cifar10_cnn_row_trains_pc_and_unrolled_ppc(tmp_path):
+    # the thesis's CNN row, small: a few subset images, narrow convolutions; PPC's steps
+    # are unrolled on CNN rows (pcn.PPC's `unroll`) and keep the looped chain's SMMs
+    tiny = {"rows": "cifar10-cnn", "methods": "pc,ppc", "cnn_channels": "4,8,4",
+            "cnn_hidden": "16", "seeds": "1", "epochs": "1",
+            "train": "300", "test": "100"}  # fmt: skip
+    results = run_experiment("table-2-1", out=tmp_path, quick=True, progress=False, overrides=tiny)
+    accuracy = results["cifar10-cnn"]["test_accuracy"]
+    assert set(accuracy) == {"pc", "ppc"}
+    smm = results["smm_per_update"]["cifar10-cnn"]
+    assert smm["ppc"]["per_batch"] == smm["pc"]["per_batch"]  # T value steps either way
+
+
 def test_the_search_space_is_the_thesis_grid_for_one_method_and_row():
     space = search_space({"methods": "ppc", "rows": "cifar10-cnn"})
     assert len(space["ppc_learning_rate"]) == 8 and space["ppc_gamma"] == (0.1, 0.5, 1.0)
