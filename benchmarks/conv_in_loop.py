@@ -14,8 +14,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from reference import median_ratio, timed_rounds  # the shared timing (this folder)
+from reference import median_ratio, runner, timed_rounds  # the shared timing (this folder)
 
 import pcn
 from pcn import layers
@@ -48,24 +47,15 @@ batch = {
 }
 
 
-def runner(g, algorithm):
-    step = pcn.make_train_step(g, algorithm, optax.adam(1e-4))
-    held = [step.init(g)]
-
-    def run(n):
-        state = held[0]
-        for _ in range(n):
-            state, _ = step(state, batch)
-        jax.block_until_ready(state)
-        held[0] = state
-
-    return run
+def on_cnn(g, algorithm):
+    """The shared `runner` of `algorithm` (Adam 1e-4) on the CNN `g` and its one batch."""
+    return runner(algorithm, 1e-4, model=g, data=[batch])
 
 
 cases = {}
 for algo_name, algorithm in (("bp", pcn.BP()), ("il_t10", pcn.IL(10, gamma=0.1))):
-    cases[f"{algo_name}_channels_last"] = runner(graph, algorithm)
-    cases[f"{algo_name}_channels_first"] = runner(channels_first(graph), algorithm)
+    cases[f"{algo_name}_channels_last"] = on_cnn(graph, algorithm)
+    cases[f"{algo_name}_channels_first"] = on_cnn(channels_first(graph), algorithm)
 times = timed_rounds(cases, warmup=2, rounds=5, calls=3)
 print(json.dumps({name: round(statistics.median(t), 1) for name, t in times.items()}))
 for algo_name in ("bp", "il_t10"):
@@ -73,8 +63,8 @@ for algo_name in ("bp", "il_t10"):
     print(f"{algo_name}: channels-first / channels-last {ratio:.1f}x")
 
 ppc = {
-    "ppc_k1_looped": runner(graph, pcn.PPC(10, weight_every=1, gamma=0.1)),
-    "ppc_k1_unrolled": runner(graph, pcn.PPC(10, weight_every=1, gamma=0.1, unroll=True)),
+    "ppc_k1_looped": on_cnn(graph, pcn.PPC(10, weight_every=1, gamma=0.1)),
+    "ppc_k1_unrolled": on_cnn(graph, pcn.PPC(10, weight_every=1, gamma=0.1, unroll=True)),
 }
 ppc_times = timed_rounds(ppc, warmup=1, rounds=2, calls=1)
 print(json.dumps({name: round(statistics.median(t), 1) for name, t in ppc_times.items()}))

@@ -24,16 +24,17 @@ batches = [
 ]
 
 
-def runner(algorithm, learning_rate=1e-3, **options):
-    """`run(n)`: n compiled steps of `algorithm` (Adam) on the reference batches, continuing
-    from where the last call stopped; blocks on the state and reads the step's checks."""
-    step = make_train_step(graph, algorithm, optax.adam(learning_rate), **options)
-    held = [step.init(graph)]
+def runner(algorithm, learning_rate=1e-3, *, model=graph, data=batches, **options):
+    """`run(n)`: n compiled steps of `algorithm` (Adam) on `data` (the reference batches)
+    with `model` (the reference graph), continuing from where the last call stopped;
+    blocks on the state and reads the step's checks."""
+    step = make_train_step(model, algorithm, optax.adam(learning_rate), **options)
+    held = [step.init(model)]
 
     def run(n):
         state = held[0]
         for i in range(n):
-            state, _ = step(state, batches[i % len(batches)])
+            state, _ = step(state, data[i % len(data)])
         jax.block_until_ready(state)
         step.check()
         held[0] = state

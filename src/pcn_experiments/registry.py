@@ -96,9 +96,6 @@ def _parse_setting(text: str, current: Any, hint: Any) -> Any:
     if isinstance(current, bool):
         return {"true": True, "false": False}[text.lower()]
     if isinstance(current, tuple):
-        if not current:
-            (item,) = typing.get_args(hint)[:1] or (str,)
-            return tuple(item(v) for v in text.split(",")) if text else ()
         return tuple(type(current[0])(v) for v in text.split(","))
     return type(current)(text)
 

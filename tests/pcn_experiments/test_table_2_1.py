@@ -35,7 +35,8 @@ def test_table_2_1_quick_run_scores_every_method_by_early_stopping(tmp_path, che
 
 def test_the_cifar10_cnn_row_trains_pc_and_unrolled_ppc(tmp_path):
     # the thesis's CNN row, small: a few subset images, narrow convolutions; PPC's steps
-    # are unrolled on CNN rows (pcn.PPC's `unroll`) and keep the looped chain's SMMs
+    # are unrolled on CNN rows (pcn.PPC's `unroll`), and its weight updates run beside
+    # its value steps, so one batch's chain is as long as PC's
     tiny = {"rows": "cifar10-cnn", "methods": "pc,ppc", "cnn_channels": "4,8,4",
             "cnn_hidden": "16", "seeds": "1", "epochs": "1",
             "train": "300", "test": "100"}  # fmt: skip
