@@ -171,7 +171,11 @@ def _study(plan: _Plan, create: bool = False, stream: int = 0) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     seed = plan.seed + 7919 * stream
     if plan.sampler == "grid":
-        sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(plan.space, seed=seed)
+        # every process must shuffle the grid alike: trial n runs grid point n, so
+        # workers with their own orders would run some points twice and others never
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(
+            plan.space, seed=plan.seed
+        )
     elif plan.sampler == "random":
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from pcn_experiments.run_folder import RunFolderError
-from pcn_experiments.sweep import run_sweep
+from pcn_experiments.sweep import _Plan, _study, run_sweep
 
 
 @pytest.mark.usefixtures("fashion_mnist_available")
@@ -57,3 +57,20 @@ def test_a_folder_holding_another_search_is_refused(tmp_path):
 def test_sweeps_that_cannot_run_are_refused_with_the_fix(tmp_path, name, overrides, message):
     with pytest.raises(ValueError, match=message):
         run_sweep(name, trials=1, out=tmp_path, quick=True, overrides=overrides)
+
+
+def test_a_grid_search_in_several_processes_runs_each_point_once(tmp_path):
+    # every process (worker, or a later resume) loads the study with its own sampler seed;
+    # the grid's order must not depend on it, or workers run points twice and miss others
+    grid = [1e-4, 3e-4, 1e-3, 3e-3]
+    plan = _Plan("faster-pc-table1", str(tmp_path), 4, {}, {"lr": grid}, "grid", 0, True,
+                 None, False)  # fmt: skip
+    _study(plan, create=True)
+    drawn = []
+    for stream in range(len(grid)):  # one trial from each of four processes' samplers
+        study = _study(plan, stream=stream)
+        trial = study.ask()
+        drawn.append(trial.suggest_categorical("lr", grid))
+        if len(drawn) < len(grid):  # the last tell would stop the study (only optimize may)
+            study.tell(trial, 0.0)
+    assert sorted(drawn) == grid
