@@ -211,10 +211,18 @@ def _optimize(plan: _Plan, worker: int, optuna: Any) -> None:
     if len([t for t in existing if t.state in states]) >= plan.trials:
         return
     study = _study(plan, stream=len(existing) * 64 + worker)
-    study.optimize(
-        lambda trial: _objective(trial, plan),
-        callbacks=[optuna.study.MaxTrialsCallback(plan.trials, states=states), _announce],
-    )
+    study.optimize(lambda trial: _objective(trial, plan), callbacks=[_budget(plan), _announce])
+
+
+def _budget(plan: _Plan) -> Any:
+    """The callback that ends a worker's search once `plan.trials` are finished or
+    running: a worker that finishes one while the last of the budget runs elsewhere must
+    not start another (on a grid it would draw a point already running and spend a whole
+    run on it)."""
+    import optuna
+
+    running = optuna.trial.TrialState.RUNNING
+    return optuna.study.MaxTrialsCallback(plan.trials, states=(*_finished(), running))
 
 
 def _objective(trial: optuna.Trial, plan: _Plan) -> float:
@@ -229,7 +237,7 @@ def _objective(trial: optuna.Trial, plan: _Plan) -> float:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
     number = trial.number if retried is None else retried
-    for earlier in trial.study.get_trials(deepcopy=False, states=_finished()):
+    for earlier in trial.study.get_trials(deepcopy=False, states=(*_finished(), running)):
         if earlier.params == params:  # a sampler may draw a point again: reuse its outcome
             trial.set_user_attr("repeat_of", earlier.number)
             # a pruned trial's `value` is its last monitored evaluation, not an objective

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from pcn_experiments.run_folder import RunFolderError
-from pcn_experiments.sweep import _Plan, _study, run_sweep
+from pcn_experiments.sweep import _budget, _Plan, _study, run_sweep
 
 
 @pytest.mark.usefixtures("fashion_mnist_available")
@@ -74,3 +74,14 @@ def test_a_grid_search_in_several_processes_runs_each_point_once(tmp_path):
         if len(drawn) < len(grid):  # the last tell would stop the study (only optimize may)
             study.tell(trial, 0.0)
     assert sorted(drawn) == grid
+
+
+def test_a_worker_starts_no_trial_past_the_budget_while_others_run(tmp_path):
+    plan = _Plan("faster-pc-table1", str(tmp_path), 2, {}, {"lr": [1e-3, 1e-2]}, "grid", 0,
+                 True, None, False)  # fmt: skip
+    study = _study(plan, create=True)
+    study.ask()  # a trial another worker is running
+    # this worker's first trial completes the budget with the running one: it stops there
+    study.optimize(lambda trial: trial.suggest_categorical("lr", [1e-3, 1e-2]),
+                   callbacks=[_budget(plan)])  # fmt: skip
+    assert len(study.trials) == 2
