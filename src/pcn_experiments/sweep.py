@@ -237,7 +237,7 @@ def _objective(trial: optuna.Trial, plan: _Plan) -> float:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
     number = trial.number if retried is None else retried
-    for earlier in trial.study.get_trials(deepcopy=False, states=(*_finished(), running)):
+    for earlier in trial.study.get_trials(deepcopy=False, states=_finished()):
         if earlier.params == params:  # a sampler may draw a point again: reuse its outcome
             trial.set_user_attr("repeat_of", earlier.number)
             # a pruned trial's `value` is its last monitored evaluation, not an objective
