@@ -51,9 +51,16 @@ def test_the_search_space_is_the_thesis_grid_for_one_method_and_row():
     space = search_space({"methods": "ppc", "rows": "fashion-mnist-mlp"})
     assert len(space["ppc_learning_rate"]) == 8 and space["ppc_gamma"] == (0.1, 0.5, 1.0)
     assert len(space["ppc_weight_decay"]) == 4
-    # CNN rows search the learning rate alone (an epoch costs minutes on CPU)
+    # CNN rows search a smaller grid, of the same size for every method (an epoch costs
+    # minutes on CPU): learning rate x gamma, and for BP learning rate x weight decay
+    rates = (1e-4, 3e-4, 1e-3)
+    assert search_space({"methods": "ppc", "rows": "cifar10-cnn"}) == {
+        "ppc_learning_rate": rates,
+        "ppc_gamma": (0.1, 0.5),
+    }
     assert search_space({"methods": "bp", "rows": "cifar10-cnn"}) == {
-        "bp_learning_rate": (3e-5, 1e-4, 3e-4, 1e-3)
+        "bp_learning_rate": rates,
+        "bp_weight_decay": (1e-3, 1e-1),
     }
     with pytest.raises(ValueError, match="--set methods=M --set rows=R"):
         search_space({"methods": "ppc"})
