@@ -122,6 +122,15 @@ class AbstractAlgorithm(eqx.Module):
         values of the nodes it provides; return the new graph, optimiser state and info."""
 
     @property
+    def rising_energy_hint(self) -> str:
+        """What to change when a relaxation's energy rose over its value steps (the
+        warning of `TrainStep`)."""
+        return (
+            "The relaxation is unstable: lower the value step (`gamma`), for the stiffest "
+            "node at least."
+        )
+
+    @property
     def carries(self) -> bool:
         """Whether the step carries state from batch to batch (`start_carry`), so that
         `TrainStep.init` needs the first batch."""
@@ -527,8 +536,7 @@ class TrainStep:
                 self._rose_warned = True
                 warnings.warn(
                     f"In call {call} of this training step the relaxation energy rose "
-                    "over the value steps: the relaxation is unstable. Lower the value step "
-                    "(`gamma`), for the stiffest node at least.",
+                    f"over the value steps. {self.algorithm.rising_energy_hint}",
                     RuntimeWarning,
                     stacklevel=4,
                 )

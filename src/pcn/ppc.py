@@ -85,6 +85,16 @@ class PPC(AbstractRelaxingAlgorithm):
         self.record_energy = record_energy
         self.unroll = unroll
 
+    @property
+    def rising_energy_hint(self) -> str:
+        if self.weight_every == self.steps:
+            return super().rising_energy_hint
+        return (
+            "Here the weights move between value steps too (`weight_every` < `steps`), so "
+            "either update can raise it: lower the weights' learning rate, or the value "
+            "step (`gamma`) for the stiffest node at least."
+        )
+
     def _train_on(
         self,
         graph: PCGraph,

@@ -299,7 +299,8 @@ def _check_energy(history: dict[str, Any], label: str, epoch: int) -> None:
             f"{label}: in epoch {epoch} the mean relaxation energy rose from "
             f"{energy[0]:.4g} before the first value step to {energy[-1]:.4g} "
             "before the last: the relaxation is unstable. Lower the value step "
-            "(`gamma`), for the stiffest node at least.",
+            "(`gamma`), for the stiffest node at least, or where the weights move between "
+            "value steps (`pcn.PPC`) the weights' learning rate.",
             RuntimeWarning,
             stacklevel=3,
         )

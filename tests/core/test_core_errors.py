@@ -185,6 +185,20 @@ def test_a_failed_step_is_reported_by_a_later_call_before_it_runs_or_by_graph(gr
         step.graph(state)
 
 
+def test_a_rise_in_ppc_names_the_weights_learning_rate_too(graph, batch):
+    # in PPC the weights move between value steps: a large weight step raises the
+    # energy at a value step that is stable alone (IL with the same gamma stays quiet)
+    ppc = pcn.make_train_step(graph, pcn.PPC(5, gamma=0.1), optax.adam(1.0))
+    with pytest.warns(RuntimeWarning, match="energy rose.*weights' learning rate"):
+        ppc(ppc.init(graph), batch)
+        ppc.check()
+    il = pcn.make_train_step(graph, pcn.IL(stop=5, gamma=0.1), optax.adam(1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        il(il.init(graph), batch)
+        il.check()
+
+
 def test_a_relaxation_whose_energy_rises_warns_once_naming_gamma(graph, batch):
     step = pcn.make_train_step(graph, pcn.IL(stop=20, gamma=1.2), optax.sgd(0.01))
     state = step.init(graph)
