@@ -7,9 +7,9 @@ Every run holds out `validation` of the training set and stops early on it: a mo
 score is its test accuracy at its best validation evaluation; mean and std over seeds.
 Each method has its own settings (`bp_*`, `pc_*`, `ppc_*`), searched per row by
 `pcn sweep table-2-1 --set rows=R --set methods=M` on the thesis's grid (learning rate,
-weight decay, value step; on CNN rows a smaller grid, `search_space`). CIFAR-10 is the 10,000-image training subset of
-`../shared/datasets/` (the thesis used all 50,000); SVHN is read from the user's
-`train_32x32.mat` / `test_32x32.mat` when given.
+weight decay, value step; on CNN rows a smaller grid, `search_space`). CIFAR-10 is the
+10,000-image training subset of `../shared/datasets/` (the thesis used all 50,000); SVHN
+is read from the user's `train_32x32.mat` / `test_32x32.mat` when given.
 
 Results: `<row>.test_accuracy.<method>` (mean, std, per seed), `seconds_per_epoch.<row>.
 <method>` (training only, the compiling step left out), `seconds_to_bp.<row>.<method>`
