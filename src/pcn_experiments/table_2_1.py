@@ -172,8 +172,10 @@ def search_space(fixed: Mapping[str, str]) -> dict[str, tuple[Any, ...]]:
             f"M one of {', '.join(METHODS)}, R one of {', '.join(ROWS)}."
         )
     if ROWS[row][1] != "mlp":
-        second = ("weight_decay", CNN_WEIGHT_DECAYS) if method == "bp" else ("gamma", CNN_GAMMAS)
-        return {f"{method}_learning_rate": CNN_LEARNING_RATES, f"{method}_{second[0]}": second[1]}
+        knob, values = (
+            ("weight_decay", CNN_WEIGHT_DECAYS) if method == "bp" else ("gamma", CNN_GAMMAS)
+        )
+        return {f"{method}_learning_rate": CNN_LEARNING_RATES, f"{method}_{knob}": values}
     space: dict[str, tuple[Any, ...]] = {
         f"{method}_learning_rate": LEARNING_RATES,
         f"{method}_weight_decay": (1e-4, 1e-3, 1e-2, 1e-1),
