@@ -25,6 +25,8 @@ from .algorithms import make_train_step as make_train_step
 from .algorithms import parameters as parameters
 from .algorithms import update_weights as update_weights
 from .alignment import Alignment as Alignment
+from .alignment import StepAlignment as StepAlignment
+from .alignment import ppc_step_alignment as ppc_step_alignment
 from .alignment import update_alignment as update_alignment
 from .alignment import weight_update as weight_update
 from .architectures import cnn as cnn
