@@ -105,6 +105,13 @@ def repeat_updates(
     return eqx.combine(params, static), opt_state
 
 
+# what to change when a relaxation's energy rises over its value steps, unless the
+# algorithm knows better (`AbstractAlgorithm.rising_energy_hint`)
+UNSTABLE_RELAXATION_HINT = (
+    "The relaxation is unstable: lower the value step (`gamma`), for the stiffest node at least."
+)
+
+
 class AbstractAlgorithm(eqx.Module):
     """A training algorithm: one step on a batch, inside one compiled program."""
 
@@ -125,10 +132,7 @@ class AbstractAlgorithm(eqx.Module):
     def rising_energy_hint(self) -> str:
         """What to change when a relaxation's energy rose over its value steps (the
         warning of `TrainStep`)."""
-        return (
-            "The relaxation is unstable: lower the value step (`gamma`), for the stiffest "
-            "node at least."
-        )
+        return UNSTABLE_RELAXATION_HINT
 
     @property
     def carries(self) -> bool:

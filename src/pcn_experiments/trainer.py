@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pcn._validation import check_at_least
-from pcn.algorithms import TrainStep
+from pcn.algorithms import UNSTABLE_RELAXATION_HINT, TrainStep
 from pcn.checkpoint import (
     checkpoint_path,
     load_checkpoint,
@@ -55,6 +55,8 @@ class Learner(Generic[S]):
     step: Callable[[S, Any], tuple[S, Any]]
     batches: Callable[[int], Sequence[Any]]
     evaluate: Callable[[S], Mapping[str, float]] = lambda state: {}
+    # the advice when the relaxation's energy rose (the algorithm's `rising_energy_hint`)
+    energy_hint: str = UNSTABLE_RELAXATION_HINT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +124,7 @@ def train_step_learner(
         ),
         batches=batches,
         evaluate=lambda state: evaluate(step.graph(state)),
+        energy_hint=step.algorithm.rising_energy_hint,
     )
 
 
@@ -245,7 +248,7 @@ def fit(
             history["energy"] = np.asarray(
                 jax.device_get(jnp.mean(jnp.stack(traces), axis=0))
             ).tolist()
-            _check_energy(history, label, epoch)
+            _check_energy(history, label, epoch, learner.energy_hint)
         timed_steps += len(pieces) - compiled
         timed_seconds += seconds - (first if compiled else 0.0)
         meta = {"epoch": epoch, "curves": history, "timed_steps": timed_steps, "run": run}
@@ -290,7 +293,7 @@ def _copy(tree: Any) -> Any:
     return jax.tree.map(lambda a: a.copy() if isinstance(a, jax.Array) else a, tree)
 
 
-def _check_energy(history: dict[str, Any], label: str, epoch: int) -> None:
+def _check_energy(history: dict[str, Any], label: str, epoch: int, hint: str) -> None:
     """Record and warn when the epoch's mean relaxation energy rose over the steps."""
     energy = history["energy"]
     if len(energy) > 1 and energy[-1] > energy[0]:
@@ -298,9 +301,7 @@ def _check_energy(history: dict[str, Any], label: str, epoch: int) -> None:
         warnings.warn(
             f"{label}: in epoch {epoch} the mean relaxation energy rose from "
             f"{energy[0]:.4g} before the first value step to {energy[-1]:.4g} "
-            "before the last: the relaxation is unstable. Lower the value step "
-            "(`gamma`), for the stiffest node at least, or where the weights move between "
-            "value steps (`pcn.PPC`) the weights' learning rate.",
+            f"before the last. {hint}",
             RuntimeWarning,
             stacklevel=3,
         )

@@ -48,6 +48,6 @@ def test_a_stable_relaxation_trains_without_a_warning(tmp_path):
 
 
 def test_a_rising_relaxation_energy_is_flagged_with_the_run_and_the_fix(tmp_path):
-    with pytest.warns(RuntimeWarning, match=r"pc: in epoch 0 .* rose .* Lower the value step"):
+    with pytest.warns(RuntimeWarning, match=r"pc: in epoch 0 .* rose .* lower the value step"):
         curve = _train(3.0, tmp_path)
     assert curve["relaxation_rose"] == [0]

@@ -55,3 +55,15 @@ def test_every_evaluation_reaches_the_monitor_with_its_step_and_training_seconds
                     (8, {"total": 20.0})]  # fmt: skip
     assert history["step"] == [2, 4, 6, 8]
     assert len(history["seconds"]) == 4 and history["seconds"] == sorted(history["seconds"])
+
+
+def test_fits_rising_energy_warning_gives_the_algorithms_advice():
+    """PPC's weights move between value steps, so `fit`'s epoch warning names their
+    learning rate as PPC's own step warning does; IL's names gamma only."""
+    graph = pcn.mlp([5, 8, 3], key=jax.random.key(0))
+    for algorithm in (pcn.PPC(4), pcn.IL(4)):
+        step = pcn.make_train_step(graph, algorithm, optax.adam(1e-2))
+        learner = train_step_learner(step, graph, lambda epoch: [], lambda b: b)
+        assert learner.energy_hint == algorithm.rising_energy_hint
+    assert "learning rate" in pcn.PPC(4).rising_energy_hint
+    assert "learning rate" not in pcn.IL(4).rising_energy_hint
