@@ -116,7 +116,7 @@ def ppc_step_alignment(
     def measure(moving: bool) -> tuple[np.ndarray, np.ndarray]:
         steps, _ = _ppc_gradients(graph, algorithm, batch, optimizer, opt_state, moving, key)
         cosines = [[_cosine(-g, r) for g, r in zip(grads, target, strict=True)] for grads in steps]
-        rms = [[float(np.sqrt(np.mean(g**2))) for g in leaves] for leaves in steps]
+        rms = [[float(np.sqrt(np.mean(g**2))) for g in grads] for grads in steps]
         return np.asarray(cosines).T, np.asarray(rms).T
 
     (moving, moving_rms), (still, still_rms) = measure(True), measure(False)
@@ -141,22 +141,10 @@ def _ppc_gradients(
     clamped = dict(batch)
     free = {n: v for n, v in algorithm.init(graph, batch, key=key).items() if n not in clamped}
     value_opt = _as_optax(algorithm.value_optimizer)
-
-    @eqx.filter_jit
-    def gradients(p: Any, free: dict[str, jax.Array]) -> tuple[Any, dict[str, jax.Array]]:
-        def energies(p: Any, f: dict[str, jax.Array]) -> dict[str, jax.Array]:
-            return eqx.combine(p, static).node_energies({**clamped, **f})
-
-        per_node, pullback = jax.vjp(energies, p, free)
-        mean = {n: jnp.full_like(e, 1 / e.shape[0]) for n, e in per_node.items()}
-        weight_grads, _ = pullback(mean)
-        _, value_grads = pullback({n: jnp.ones_like(e) for n, e in per_node.items()})
-        return weight_grads, value_grads
-
     p, w_state, v_state = params, opt_state, value_opt.init(free)
     steps = []
     for t in range(algorithm.steps + 1):
-        weight_grads, value_grads = gradients(p, free)
+        weight_grads, value_grads = _step_gradients(p, static, clamped, free)
         steps.append([np.asarray(g, np.float64).ravel() for g in jax.tree.leaves(weight_grads)])
         if t < algorithm.steps:
             updates, v_state = value_opt.update(value_grads, v_state, free)
@@ -165,6 +153,23 @@ def _ppc_gradients(
             updates, w_state = optimizer.update(weight_grads, w_state, p)
             p = eqx.apply_updates(p, updates)
     return steps, eqx.combine(p, static)
+
+
+@eqx.filter_jit
+def _step_gradients(
+    params: Any, static: Any, clamped: dict[str, jax.Array], free: dict[str, jax.Array]
+) -> tuple[Any, dict[str, jax.Array]]:
+    """The weight gradient (energy averaged over the batch) and the value gradient (summed)
+    at one step, from one forward pass; compiled once per graph shape, for every step and
+    batch of `ppc_step_alignment`."""
+
+    def energies(p: Any, f: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        return eqx.combine(p, static).node_energies({**clamped, **f})
+
+    per_node, pullback = jax.vjp(energies, params, free)
+    weight_grads, _ = pullback({n: jnp.full_like(e, 1 / e.shape[0]) for n, e in per_node.items()})
+    _, value_grads = pullback({n: jnp.ones_like(e) for n, e in per_node.items()})
+    return weight_grads, value_grads
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
