@@ -99,6 +99,7 @@ def relax(
             clamped=clamped,
             masks=masks,
             steps=stop.steps,
+            unroll=stop.unroll,
             gamma=value_optimizer.gamma,
             plan=plan,
             record=record,
@@ -127,7 +128,9 @@ def relax(
             new[name] = jnp.where(mask, current[name], new[name])
         return (new, opt_state), (energy / batch if record else None)
 
-    (free, _), trace = jax.lax.scan(step, (free, optimizer.init(free)), length=stop.steps)
+    (free, _), trace = jax.lax.scan(
+        step, (free, optimizer.init(free)), length=stop.steps, unroll=stop.unroll
+    )
     trace = trace if trace is not None else _no_trace(values)
     return Relaxation({**frozen, **free}, trace, jnp.asarray(stop.steps), all_steps, done)
 

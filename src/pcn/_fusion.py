@@ -104,13 +104,15 @@ def relax_fused(
     steps: int,
     gamma: float,
     plan: tuple[FusedNode, ...],
+    unroll: bool = False,
     record: bool = True,
     at_prediction: bool = False,
 ) -> FusedRelaxation:
     """The engine's fixed-step relaxation with plain SGD (step `gamma`), the nodes in
     `plan` fused; without `record`, no energy trace (nor the fused nodes' squared errors)
-    is computed. `at_prediction` promises that every fused node starts at its prediction (forward
-    initialisation), so its initial error is zero and its products are skipped."""
+    is computed; `unroll` lays the steps out instead of looping. `at_prediction` promises
+    that every fused node starts at its prediction (forward initialisation), so its
+    initial error is zero and its products are skipped."""
     hoisted = graph._hoist(values, clamped)
     fused = frozenset(f.name for f in plan)
     frozen = {n: v for n, v in values.items() if n in clamped}
@@ -183,7 +185,7 @@ def relax_fused(
             )
         return (new, new_states), recorded
 
-    (free, states), trace = jax.lax.scan(step, (free, start), length=steps)
+    (free, states), trace = jax.lax.scan(step, (free, start), length=steps, unroll=unroll)
     out = {**frozen, **free}
     for f in plan:
         a = 1.0 - gamma * f.precision

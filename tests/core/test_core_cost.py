@@ -38,6 +38,14 @@ def test_pc_from_the_forward_pass_takes_2t_plus_l(layers, steps, fuse):
     assert _smm(graph, batch, algorithm) == 2 * steps + layers  # Eq. 6: 3L at T = L
 
 
+@pytest.mark.parametrize("fuse", [False, True])
+def test_an_unrolled_relaxation_takes_the_products_of_the_loop(fuse):
+    graph, batch = _mlp(3)
+    looped = pcn.IL(4, gamma=0.1, fuse=fuse)
+    unrolled = pcn.IL(pcn.FixedSteps(4, unroll=True), gamma=0.1, fuse=fuse)
+    assert _smm(graph, batch, unrolled) == _smm(graph, batch, looped)
+
+
 @pytest.mark.parametrize("steps", [1, 2, 5])
 def test_the_fused_relaxation_of_a_single_hidden_layer_takes_one_product_per_step(steps):
     graph, batch = _mlp(2)

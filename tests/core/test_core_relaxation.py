@@ -252,3 +252,21 @@ def test_a_bias_edge_gives_a_root_a_prior_that_relaxation_pulls_it_toward():
     result = pcn.infer(graph, values, clamp={}, stop=10, gamma=0.3)
     expected = prior * (1 - 0.7**10)
     np.testing.assert_allclose(result.values["z"], jnp.broadcast_to(expected, (3, 2)), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "value_optimizer", [pcn.SGD(0.1), pcn.SGD(0.1, momentum=0.5)], ids=["fused", "momentum"]
+)
+def test_an_unrolled_fixed_step_relaxation_equals_the_loop(x64, value_optimizer):
+    # plain SGD takes the fused engine, momentum the plain one: both honour `unroll`
+    graph, values = setting(4)
+    values = {n: v.astype(jnp.float64) for n, v in values.items()}
+
+    def relaxed(unroll: bool) -> pcn.Inference:
+        stop = pcn.FixedSteps(6, unroll=unroll)
+        return pcn.infer(graph, values, clamp=BOTH, stop=stop, value_optimizer=value_optimizer)
+
+    looped, unrolled = relaxed(False), relaxed(True)
+    for name in looped.values:
+        np.testing.assert_allclose(unrolled.values[name], looped.values[name], rtol=1e-12)
+    np.testing.assert_allclose(unrolled.energy_trace, looped.energy_trace, rtol=1e-12)

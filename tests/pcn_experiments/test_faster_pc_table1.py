@@ -1,6 +1,8 @@
 """`faster-pc-table1 --quick`: BP, PC-I_fw and PC-I_avg over fractions and seeds, with
 measured SMMs and the cost of reaching each relative error."""
 
+import dataclasses
+
 import pytest
 
 from pcn_experiments import run_experiment
@@ -8,6 +10,7 @@ from pcn_experiments.classify import MethodRun
 from pcn_experiments.faster_pc_table1 import (
     FULL,
     RELATIVE_ERRORS,
+    hidden_layers,
     paper_smm,
     percent,
     search_space,
@@ -69,6 +72,16 @@ def test_the_search_space_is_the_papers_grid_for_one_method():
     assert set(search_space({"methods": "bp"})) == {"bp_learning_rate", "bp_activation"}
     with pytest.raises(ValueError, match="--set methods=M"):
         search_space({"methods": "bp,pc_fw"})
+
+
+def test_a_cnn_search_keeps_pc_avg_below_the_depth_and_every_m_valid():
+    space = search_space({"methods": "pc_avg", "architecture": "cnn"})
+    cnn = dataclasses.replace(FULL, architecture="cnn", channels=(8, 8, 8, 8, 8))
+    layers = hidden_layers(cnn) + 1  # five convolutions, a dense layer, the output
+    assert max(space["pc_avg_steps"]) < layers
+    for m in space["pc_avg_forward_layers"]:  # each a valid config
+        dataclasses.replace(cnn, pc_avg_forward_layers=m)
+    assert set(search_space({"methods": "bp", "architecture": "cnn"})) == {"bp_learning_rate"}
 
 
 @pytest.mark.parametrize(
