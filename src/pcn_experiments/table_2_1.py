@@ -9,7 +9,10 @@ Each method has its own settings (`bp_*`, `pc_*`, `ppc_*`), searched per row by
 `pcn sweep table-2-1 --set rows=R --set methods=M` on the thesis's grid (learning rate,
 weight decay, value step; on CNN rows a smaller grid, `search_space`). CIFAR-10 is the
 10,000-image training subset of `../shared/datasets/` (the thesis used all 50,000); SVHN
-is read from the user's `train_32x32.mat` / `test_32x32.mat` when given.
+is read from the user's `train_32x32.mat` / `test_32x32.mat` when given. On CNN rows the
+control `methods=bp_dense` (asked for by name, not in the default) trains by BP with every
+convolution held at its initial weights: the score of a CNN whose convolutions learn
+nothing.
 
 Results: `<row>.test_accuracy.<method>` (mean, std, per seed), `seconds_per_epoch.<row>.
 <method>` (training only, the compiling step left out), `seconds_to_bp.<row>.<method>`
@@ -31,6 +34,7 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
 import pcn
+from pcn import layers
 from pcn.data import Dataset
 
 from .classify import MethodRun, image_graph, train_classifier
@@ -38,8 +42,11 @@ from .common import check_names, check_settings, load_subset, prefixed_settings
 from .output import markdown_table, save_figure
 from .registry import PaperNumber, Report, RunContext, Search, choose_config, experiment
 
-METHODS = ("bp", "pc", "ppc")
-LABELS = {"bp": "BP", "pc": "PC", "ppc": "PPC"}
+METHODS = ("bp", "pc", "ppc")  # the thesis's columns
+# a control, asked for by name: BP training only the dense layers, every convolution held
+# at its initial weights (what a CNN whose convolutions learn nothing reaches)
+CONTROLS = ("bp_dense",)
+LABELS = {"bp": "BP", "pc": "PC", "ppc": "PPC", "bp_dense": "BP, dense layers only"}
 # row -> (dataset, architecture)
 ROWS = {
     "mnist-mlp": ("mnist", "mlp"),
@@ -90,7 +97,12 @@ class Table21Config:
     def __post_init__(self) -> None:
         check_settings(self)
         check_names("rows", self.rows, tuple(ROWS))
-        check_names("methods", self.methods, METHODS)
+        check_names("methods", self.methods, METHODS + CONTROLS)
+        if "bp_dense" in self.methods and any(ROWS[r][1] == "mlp" for r in self.rows):
+            raise ValueError(
+                "`methods=bp_dense` holds a CNN's convolutions still; an MLP row has none: "
+                "run it on CNN rows only (e.g. --set rows=cifar10-cnn)."
+            )
         if not 0 < self.validation < 1:
             raise ValueError(
                 f"`validation` is the fraction of the training set held out for early "
@@ -100,8 +112,9 @@ class Table21Config:
 
 
 def settings(cfg: Table21Config, method: str) -> dict[str, Any]:
-    """The settings of `method` without its prefix (learning_rate, weight_decay, ...)."""
-    return prefixed_settings(cfg, f"{method}_")
+    """The settings of `method` without its prefix (learning_rate, weight_decay, ...);
+    the control `bp_dense` has BP's."""
+    return prefixed_settings(cfg, "bp_" if method == "bp_dense" else f"{method}_")
 
 
 FULL = Table21Config(
@@ -204,7 +217,7 @@ SEARCH = Search(
 
 def algorithm_of(cfg: Table21Config, method: str, architecture: str) -> pcn.AbstractAlgorithm:
     hp = settings(cfg, method)
-    if method == "bp":
+    if method in ("bp", "bp_dense"):
         return pcn.BP()
     # on XLA:CPU a CNN's gradients inside a loop are slow (IL's relaxation 1.6x, PPC's
     # weight gradients 35x): CNN rows unroll the steps; the numbers are the same
@@ -213,6 +226,20 @@ def algorithm_of(cfg: Table21Config, method: str, architecture: str) -> pcn.Abst
         return pcn.IL(pcn.FixedSteps(hp["steps"], unroll=unroll), gamma=hp["gamma"])
     return pcn.PPC(hp["steps"], weight_every=hp["weight_every"], gamma=hp["gamma"],
                    unroll=unroll)  # fmt: skip
+
+
+def convolutions_held(optimizer: optax.GradientTransformation) -> optax.GradientTransformation:
+    """`optimizer` on every weight but those of the convolutions, which stay put."""
+
+    def labels(params: Any) -> Any:
+        def label(node: Any) -> Any:
+            if isinstance(node, layers.Conv2d):
+                return jax.tree.map(lambda _: "held", node)
+            return "trained"
+
+        return jax.tree.map(label, params, is_leaf=lambda x: isinstance(x, layers.Conv2d))
+
+    return optax.multi_transform({"trained": optimizer, "held": optax.set_to_zero()}, labels)
 
 
 def _held_out(ds: Dataset, fraction: float, seed: int) -> tuple[Dataset, tuple]:
@@ -269,6 +296,8 @@ def run(ctx: RunContext) -> Report:
                 seed = ctx.seed + s
                 trained, validation = _held_out(ds, cfg.validation, seed)
                 optimizer = optax.adamw(hp["learning_rate"], weight_decay=hp["weight_decay"])
+                if method == "bp_dense":
+                    optimizer = convolutions_held(optimizer)
                 result, smm[method] = train_classifier(
                     ctx, trained, _graph(cfg, architecture, ds, seed),
                     algorithm_of(cfg, method, architecture),
@@ -299,7 +328,7 @@ def _figure(r: dict[str, Any], cfg: Table21Config) -> Figure:
         table = [r[row]["test_accuracy"][m] for row in cfg.rows]
         bars.bar(xs, [t["mean"] for t in table], width, yerr=[t["std"] for t in table],
                  label=LABELS[m])  # fmt: skip
-        thesis = [THESIS[row][METHODS.index(m)] for row in cfg.rows]
+        thesis = [THESIS[row][METHODS.index(m)] if m in METHODS else np.nan for row in cfg.rows]
         bars.plot(xs, thesis, "k_", markersize=12, label="thesis" if i == 0 else None)
         run = r[cfg.rows[0]]["curves"][m][0]
         curves.plot(run["seconds"], run["accuracy"], ".-", label=LABELS[m])
