@@ -227,7 +227,8 @@ SEARCH = Search(
     monitor="accuracy",
     prune_after=8,  # two epochs at 4 evaluations per epoch
     note="best validation accuracy (%) over the evaluations of one run, 20% of the "
-    "training set held out (of Fashion-MNIST's 60,000: 48,000 to train on, 12,000 to score)",
+    "dataset's training set held out (Fashion-MNIST, the default: 48,000 of its 60,000 to "
+    "train on, 12,000 to score; the CIFAR-10 subset: 8,000 and 2,000)",
 )
 
 
