@@ -82,6 +82,7 @@ def test_a_cnn_search_keeps_pc_avg_below_the_depth_and_every_m_valid():
     for m in space["pc_avg_forward_layers"]:  # each a valid config
         dataclasses.replace(cnn, pc_avg_forward_layers=m)
     assert set(search_space({"methods": "bp", "architecture": "cnn"})) == {"bp_learning_rate"}
+    assert max(space["pc_avg_learning_rate"]) == 1e-3  # 3e-3 diverged in every PC trial
 
 
 @pytest.mark.parametrize(
