@@ -29,7 +29,7 @@ from ._typed import apply_updates
 from .algorithms import BP, AbstractAlgorithm, Batch
 from .graph import PCGraph
 from .init import AbstractCarryingInitialiser
-from .ppc import PPC
+from .ppc import PPC, _mean_cotangent, _ones
 
 
 class Alignment(NamedTuple):
@@ -167,8 +167,8 @@ def _step_gradients(
         return eqx.combine(p, static).node_energies({**clamped, **f})
 
     per_node, pullback = jax.vjp(energies, params, free)
-    weight_grads, _ = pullback({n: jnp.full_like(e, 1 / e.shape[0]) for n, e in per_node.items()})
-    _, value_grads = pullback({n: jnp.ones_like(e) for n, e in per_node.items()})
+    weight_grads, _ = pullback(_mean_cotangent(per_node))
+    _, value_grads = pullback(_ones(per_node))
     return weight_grads, value_grads
 
 
