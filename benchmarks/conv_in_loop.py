@@ -12,9 +12,7 @@ import statistics
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
-import numpy as np
-from reference import median_ratio, runner, timed_rounds  # the shared timing (this folder)
+from reference import cifar_batch, median_ratio, runner, timed_rounds  # shared (this folder)
 
 import pcn
 from pcn import layers
@@ -40,11 +38,7 @@ graph = pcn.cnn(
     (3, 32, 32), channels=(64, 128, 64), hidden=128, classes=10, activation="tanh",
     key=jax.random.key(0),
 )  # fmt: skip
-rng = np.random.default_rng(0)
-batch = {
-    "x": jnp.asarray(rng.normal(size=(64, 3, 32, 32)), jnp.float32),
-    "y": jnp.asarray(np.eye(10)[rng.integers(0, 10, 64)], jnp.float32),
-}
+batch = cifar_batch(64)
 
 
 def on_cnn(g, algorithm):

@@ -10,20 +10,14 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
-import numpy as np
-from reference import runner, timed_rounds  # the shared timing (this folder)
+from reference import cifar_batch, runner, timed_rounds  # shared (this folder)
 
 import pcn
 
 graph = pcn.cnn(
     (3, 32, 32), channels=(64, 128, 64), hidden=128, activation="tanh", key=jax.random.key(0)
 )
-rng = np.random.default_rng(0)
-batch = {
-    "x": jnp.asarray(rng.normal(size=(64, 3, 32, 32)), jnp.float32),
-    "y": jnp.asarray(np.eye(10)[rng.integers(0, 10, 64)], jnp.float32),
-}
+batch = cifar_batch(64)
 cases = {}
 for steps, every in ((5, 1), (10, 5), (10, 1)):
     start = time.perf_counter()

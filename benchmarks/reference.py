@@ -1,6 +1,6 @@
 """The reference configuration the step benchmarks share: the MLP 784-128-128-10 (tanh)
-and ten random batches of 128 (uniform pixels, one-hot labels), seeded; and the runner
-and round-robin timing they use."""
+and ten random batches of 128 (uniform pixels, one-hot labels), seeded; a CIFAR-10-shaped
+batch for the CNN benchmarks; and the runner and round-robin timing they use."""
 
 import statistics
 import time
@@ -22,6 +22,16 @@ batches = [
     }
     for _ in range(10)
 ]
+
+
+def cifar_batch(size: int) -> dict[str, jax.Array]:
+    """`size` random CIFAR-10-shaped images (normal pixels, channels first) with one-hot
+    labels, seeded."""
+    rng = np.random.default_rng(0)
+    return {
+        "x": jnp.asarray(rng.normal(size=(size, 3, 32, 32)), jnp.float32),
+        "y": jnp.asarray(np.eye(10)[rng.integers(0, 10, size)], jnp.float32),
+    }
 
 
 def runner(algorithm, learning_rate=1e-3, *, model=graph, data=batches, **options):

@@ -10,20 +10,9 @@ import json
 import statistics
 
 import jax
-import jax.numpy as jnp
-import numpy as np
-from reference import median_ratio, runner, timed_rounds  # the shared timing (this folder)
+from reference import cifar_batch, median_ratio, runner, timed_rounds  # shared (this folder)
 
 import pcn
-
-
-def cifar_batch(size: int) -> dict[str, jax.Array]:
-    rng = np.random.default_rng(0)
-    return {
-        "x": jnp.asarray(rng.normal(size=(size, 3, 32, 32)), jnp.float32),
-        "y": jnp.asarray(np.eye(10)[rng.integers(0, 10, size)], jnp.float32),
-    }
-
 
 models = {
     "thesis_cnn_t10": (
