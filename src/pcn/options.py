@@ -25,7 +25,7 @@ class FixedSteps(eqx.Module):
     `unroll` lays the T steps out one after another in the compiled program instead of
     a loop (compile time grows with T). For convolutions on XLA's CPU backend: an IL step
     of the thesis's CNN (T = 10) ran 1.6x faster unrolled, one of a five-convolution CNN
-    (T = 6) 1.2x (`benchmarks/unrolled_relaxation.py`)."""
+    (T = 6) 1.2-1.4x over two runs (`benchmarks/unrolled_relaxation.py`)."""
 
     steps: int = eqx.field(static=True)
     unroll: bool = eqx.field(static=True, default=False)
